@@ -1,0 +1,3 @@
+"""Orders, shipments and refunds: the embedded store and the adapter to a shop backend."""
+
+__all__: list[str] = []

@@ -1,0 +1,29 @@
+"""Customers, their channel identities, conversations (with their owner), messages, events."""
+
+from . import store
+from .models import (
+    ChannelIdentity,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Customer,
+    Direction,
+    Message,
+    MessageStatus,
+    Owner,
+    Sender,
+)
+
+__all__ = [
+    "ChannelIdentity",
+    "Conversation",
+    "ConversationEvent",
+    "ConversationStatus",
+    "Customer",
+    "Direction",
+    "Message",
+    "MessageStatus",
+    "Owner",
+    "Sender",
+    "store",
+]
