@@ -1,0 +1,137 @@
+"""The composition root: `create_app(settings)` builds the whole gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from bot.actions import ActionServices, build_actions
+from connectors import build_adapters
+from knowledge import KnowledgeBase, Thresholds
+
+from . import keys
+from .actions_server import create_actions_app
+from .db import Database
+from .errors import json_errors, security_headers
+from .inbound import Inbound
+from .outbox import Outbox
+from .rasa_client import RasaClient, RasaUnavailable
+from .routing import Router
+from .settings import Settings
+
+log = structlog.get_logger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[json_errors, security_headers]
+    )
+    db = Database(settings.resolved_database_url)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s)
+    adapters = build_adapters(settings.channels, settings)
+    outbox = Outbox(db, adapters)
+    inbound = Inbound(db, Router(db, rasa, adapters, outbox))
+    knowledge = KnowledgeBase.from_file(
+        settings.faq_seed_path,
+        Thresholds(
+            answer=settings.faq_answer_threshold,
+            clarify=settings.faq_clarify_threshold,
+            margin=settings.faq_clarify_margin,
+        ),
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.DATABASE] = db
+    app[keys.RASA] = rasa
+    app[keys.ADAPTERS] = adapters
+    app[keys.OUTBOX] = outbox
+    app[keys.INBOUND] = inbound
+    app[keys.KNOWLEDGE] = knowledge
+
+    for adapter in adapters.values():
+        adapter.mount(app, inbound)
+    app.router.add_get("/", chat_page)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_http_client)
+    app.cleanup_ctx.append(_outbox)
+    app.cleanup_ctx.append(_actions_server)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    db = app[keys.DATABASE]
+    await db.create_tables()
+    yield
+    await db.dispose()
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as http:
+        app[keys.RASA].start(http)
+        for adapter in app[keys.ADAPTERS].values():
+            await adapter.start(http)
+        yield
+        for adapter in app[keys.ADAPTERS].values():
+            await adapter.close()
+
+
+async def _outbox(app: web.Application) -> AsyncIterator[None]:
+    await app[keys.OUTBOX].start()
+    await app[keys.INBOUND].recover()
+    yield
+    await app[keys.INBOUND].drain()
+    await app[keys.OUTBOX].stop()
+
+
+async def _actions_server(app: web.Application) -> AsyncIterator[None]:
+    """Custom actions listen on their own (loopback) port, never on the public one."""
+    settings = app[keys.SETTINGS]
+    if settings.actions_port is None:
+        yield
+        return
+    services = ActionServices(
+        knowledge=app[keys.KNOWLEDGE], transaction=app[keys.DATABASE].transaction
+    )
+    actions_app = create_actions_app(
+        build_actions(services), settings.actions_token, settings.max_body_bytes
+    )
+    runner = web.AppRunner(actions_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.actions_host, settings.actions_port)
+    await site.start()
+    log.info("actions.listening", host=settings.actions_host, port=settings.actions_port)
+    yield
+    await runner.cleanup()
+
+
+async def chat_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "chat.html", headers={"Cache-Control": "no-cache"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    app = request.app
+    db = app[keys.DATABASE]
+    database: dict[str, object] = {
+        "ok": True,
+        "backend": "sqlite" if db.is_sqlite else "postgresql",
+    }
+    try:
+        await db.ping()
+    except Exception as exc:
+        database.update(ok=False, error=str(exc))
+    rasa: dict[str, object] = {"ok": True, "url": app[keys.RASA].base_url}
+    try:
+        rasa["version"] = await app[keys.RASA].version()
+    except RasaUnavailable as exc:
+        rasa.update(ok=False, error=str(exc))
+    healthy = bool(database["ok"] and rasa["ok"])
+    return web.json_response(
+        {"status": "ok" if healthy else "degraded", "database": database, "rasa": rasa},
+        status=200 if healthy else 503,
+    )

@@ -1,0 +1,72 @@
+"""`python -m gateway serve|up`: run the gateway alone, or Rasa and the gateway together."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+
+import structlog
+from aiohttp import web
+
+from .app import create_app
+from .logs import configure_logging
+from .rasa_process import RasaProcess
+from .settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def serve(settings: Settings) -> None:
+    web.run_app(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        access_log=None,
+        print=None,
+    )
+
+
+def up(settings: Settings) -> None:
+    """Start Rasa from its own environment, then the gateway; Ctrl-C stops both."""
+    if not settings.actions_token:
+        settings = settings.model_copy(update={"actions_token": secrets.token_urlsafe(24)})
+    rasa_port = int(settings.rasa_url.rsplit(":", 1)[-1].rstrip("/"))
+    rasa = RasaProcess(
+        model=settings.rasa_model,
+        port=rasa_port,
+        actions_url=f"http://{settings.actions_host}:{settings.actions_port}/webhook",
+        actions_token=settings.actions_token,
+        log_path=settings.var_dir / "log/rasa.log",
+    )
+    print(f"Starting Rasa on {rasa.url} (log: {rasa.log_path}) …", flush=True)
+    rasa.start()
+    try:
+        print(
+            f"\nSwitchboard is running.\n"
+            f"  Web chat:  {settings.base_url}/\n"
+            f"  Health:    {settings.base_url}/healthz\n"
+            f"  REST:      {settings.base_url}/webhooks/rest/webhook\n"
+            f"  Rasa:      {rasa.url}\n"
+            f"  Database:  {settings.resolved_database_url}\n"
+            f"Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        serve(settings)
+    finally:
+        rasa.stop()
+        print("Stopped.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway")
+    parser.add_argument("command", choices=["serve", "up"])
+    args = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    {"serve": serve, "up": up}[args.command](settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""All configuration, read once from the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    var_dir: Path = Field(default=PROJECT_ROOT / "var", alias="VAR_DIR")
+    database_url: str = Field(default="", alias="DATABASE_URL")
+
+    gateway_host: str = Field(default="127.0.0.1", alias="GATEWAY_HOST")
+    gateway_port: int = Field(default=8080, alias="GATEWAY_PORT")
+    public_url: str = Field(default="", alias="PUBLIC_URL")
+
+    rasa_url: str = Field(default="http://127.0.0.1:5005", alias="RASA_URL")
+    rasa_timeout_s: float = Field(default=15.0, alias="RASA_TIMEOUT_S")
+    rasa_model: Path = Field(
+        default=PROJECT_ROOT / "var/models/switchboard.tar.gz", alias="RASA_MODEL"
+    )
+
+    # Custom actions are served by the gateway process on a loopback-only port.
+    actions_host: str = Field(default="127.0.0.1", alias="ACTIONS_HOST")
+    actions_port: int | None = Field(default=5055, alias="ACTIONS_PORT")
+    actions_token: str = Field(default="", alias="ACTIONS_TOKEN")
+
+    channels: Annotated[list[str], NoDecode] = Field(
+        default=["webchat", "rest", "socketio"], alias="CHANNELS"
+    )
+    max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
+    max_text_chars: int = Field(default=4000, alias="MAX_TEXT_CHARS")
+
+    faq_seed_path: Path = Field(
+        default=PROJECT_ROOT / "training_data/faq/seed.yml", alias="FAQ_SEED_PATH"
+    )
+    faq_answer_threshold: float = Field(default=0.45, alias="FAQ_ANSWER_THRESHOLD")
+    faq_clarify_threshold: float = Field(default=0.2, alias="FAQ_CLARIFY_THRESHOLD")
+    faq_clarify_margin: float = Field(default=0.15, alias="FAQ_CLARIFY_MARGIN")
+
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: SQLite under `var/` unless DATABASE_URL says otherwise."""
+        url = self.database_url or f"sqlite:///{self.var_dir / 'switchboard.db'}"
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url.removeprefix(prefix)
+        return url
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.gateway_host}:{self.gateway_port}"
