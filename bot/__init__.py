@@ -1,0 +1,1 @@
+"""The Rasa project (config, domain, endpoints) and its custom actions."""

@@ -1,0 +1,15 @@
+"""Custom actions, served to Rasa over the rasa-sdk action protocol by the gateway."""
+
+from rasa_sdk import Action
+
+from .fallback import ActionAskAffirmation
+from .faq import ActionAnswerFaq
+from .handoff import ActionHandoff
+from .services import ActionServices
+
+
+def build_actions(services: ActionServices) -> list[Action]:
+    return [ActionAnswerFaq(services), ActionHandoff(services), ActionAskAffirmation(services)]
+
+
+__all__ = ["ActionServices", "build_actions"]
