@@ -1,0 +1,81 @@
+# Switchboard: `make run` starts everything on embedded defaults; `make test` runs the suite.
+# Every target installs what it needs first, and only when its inputs changed.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+RASA_VENV := .venv-rasa
+APP_PY := $(VENV)/bin/python
+RASA := $(RASA_VENV)/bin/rasa
+MODEL := var/models/switchboard.tar.gz
+RASA_DATA := training_data/nlu.yml training_data/rules.yml training_data/stories.yml
+TRAINING_INPUTS := bot/config.yml bot/domain.yml $(RASA_DATA)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PIP_FLAGS := --disable-pip-version-check --no-input
+
+export HF_HUB_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: run test lint bench-turns model deps browser check-python lock clean
+
+run: deps $(MODEL)
+	$(APP_PY) -m gateway up
+
+test: deps $(MODEL) browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(APP_PY) -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench-turns: deps $(MODEL)
+	$(APP_PY) -m bench.turns
+
+model: $(MODEL)
+
+deps: $(VENV)/.installed $(RASA_VENV)/.installed
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
+	  { echo "Switchboard needs Python 3.11 (found: $$($(PYTHON) --version 2>&1)); set PYTHON=/path/to/python3.11"; exit 1; }
+
+$(VENV)/.installed: requirements/app.txt | check-python
+	test -x $(APP_PY) || $(PYTHON) -m venv $(VENV)
+	$(APP_PY) -m pip install $(PIP_FLAGS) -q pip==24.3.1
+	$(APP_PY) -m pip install $(PIP_FLAGS) -q -r requirements/app.txt
+	touch $@
+
+# Rasa 3.6 declares Python < 3.11: its dependencies are installed from a pinned list
+# resolved for 3.11, then Rasa itself without its metadata check (see docs/rasa-environment.md).
+$(RASA_VENV)/.installed: requirements/rasa-deps.txt requirements/rasa.txt | check-python
+	test -x $(RASA_VENV)/bin/python || $(PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install $(PIP_FLAGS) -q pip==24.3.1
+	$(RASA_VENV)/bin/python -m pip install $(PIP_FLAGS) -q --no-deps -r requirements/rasa-deps.txt
+	$(RASA_VENV)/bin/python -m pip install $(PIP_FLAGS) -q --no-deps --ignore-requires-python -r requirements/rasa.txt
+	touch $@
+
+# Trained only when the Rasa project or its training data changed.
+$(MODEL): $(TRAINING_INPUTS) | $(RASA_VENV)/.installed
+	mkdir -p var/models
+	$(RASA) train --quiet --domain bot/domain.yml --config bot/config.yml --data $(RASA_DATA) \
+	  --out var/models --fixed-model-name switchboard
+	touch $@
+
+# Browser tests drive Debian's chromium.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+lock: $(VENV)/.installed
+	$(APP_PY) -m pip install $(PIP_FLAGS) -q -r requirements/app.in
+	$(APP_PY) -m pip freeze --exclude-editable > requirements/app.txt
+
+clean:
+	rm -rf var/models var/log
