@@ -118,6 +118,7 @@ def main() -> None:
         rasa = start_rasa(actions_port, var / "rasa.log")
         env = gateway_env(rasa.url, f"sqlite:///{var}/bench.db", var, actions_port)
         env["LOG_LEVEL"] = "WARNING"
+        env["RASA_TIMEOUT_S"] = "60"  # the same patience the load generator has on the direct path
         gateway = GatewayProcess(env, var / "gateway.log")
         try:
             gateway.start()

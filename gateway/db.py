@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             path = url.split(":///", 1)[1]
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -40,8 +42,17 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One session in one transaction: committed on success, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+        """One session in one transaction: committed on success, rolled back on error.
+
+        SQLite allows one writer at a time; waiting for it on an asyncio lock is far cheaper
+        than SQLite's busy handler, which sleeps in steps of up to 100 ms. Transactions must
+        not nest (none does).
+        """
+        if self._write_lock is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     async def ping(self) -> None:
