@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -63,15 +63,28 @@ def _admin(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server, dropped afterwards."""
-    name = f"switchboard_test_{uuid.uuid4().hex[:12]}"
+def postgres_databases() -> Iterator[Callable[[], str]]:
+    """Makes fresh databases on the PostgreSQL server; drops them all at the end."""
+    created: list[str] = []
     try:
-        _admin(f'CREATE DATABASE "{name}"')
+        _admin("SELECT 1")
     except psycopg.OperationalError as exc:
         _postgres_unreachable(str(exc))
-    yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def create() -> str:
+        name = f"switchboard_test_{uuid.uuid4().hex[:12]}"
+        _admin(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+    yield create
+    for name in created:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_databases: Callable[[], str]) -> str:
+    return postgres_databases()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
