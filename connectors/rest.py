@@ -7,15 +7,20 @@ The channel is request/response only: it cannot push a later message (an agent's
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Self
 
 from aiohttp import web
 
 from .base import ChannelAdapter, GatewayPort
 from .envelope import InboundMessage, OutboundMessage
-from .errors import PayloadError, PermanentDeliveryError
-from .validation import decode_json_object, optional_object, require_id, require_text
+from .errors import PermanentDeliveryError
+from .validation import (
+    decode_json_object,
+    dedupe_key,
+    optional_object,
+    require_id,
+    require_text,
+)
 
 
 def rasa_rest_reply(recipient_id: str, message: OutboundMessage) -> dict[str, Any]:
@@ -59,14 +64,9 @@ class RestAdapter(ChannelAdapter):
         sender = require_id(data, "sender")
         text = require_text(data, "message", self.max_text_chars)
         metadata = optional_object(data, "metadata")
-        message_id = data.get("message_id")
-        if message_id is not None and not isinstance(message_id, str):
-            raise PayloadError("'message_id' must be a string")
-        # Rasa's REST clients send no message id; such messages cannot be deduplicated.
-        channel_message_id = require_id(data, "message_id") if message_id else uuid.uuid4().hex
         return InboundMessage(
             channel=self.name,
-            channel_message_id=f"{sender}:{channel_message_id}",
+            channel_message_id=dedupe_key(data, sender),
             address=sender,
             text=text,
             metadata=metadata,

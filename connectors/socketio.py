@@ -17,7 +17,7 @@ from aiohttp import web
 from .base import ChannelAdapter, GatewayPort
 from .envelope import InboundMessage, OutboundMessage
 from .errors import PayloadError
-from .validation import optional_object, require_id, require_text
+from .validation import dedupe_key, optional_object, require_id, require_text
 
 log = structlog.get_logger(__name__)
 
@@ -88,10 +88,9 @@ class SocketIOAdapter(ChannelAdapter):
             raise PayloadError("send session_request first", code="no_session")
         text = require_text(data, "message", self.max_text_chars)
         metadata = optional_object(data, "customData")
-        message_id = require_id(data, "message_id") if data.get("message_id") else uuid.uuid4().hex
         return InboundMessage(
             channel=self.name,
-            channel_message_id=f"{session_id}:{message_id}",
+            channel_message_id=dedupe_key(data, session_id),
             address=session_id,
             text=text,
             metadata=metadata,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 from .errors import PayloadError
@@ -70,3 +71,10 @@ def optional_object(data: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PayloadError(f"'{key}' must be a JSON object", code="invalid_field")
     return value
+
+
+def dedupe_key(data: dict[str, Any], address: str, key: str = "message_id") -> str:
+    """`address:message_id` when the client sends an id; otherwise a fresh one (Rasa's own
+    clients send none, so their messages cannot be deduplicated)."""
+    message_id = require_id(data, key) if data.get(key) is not None else uuid.uuid4().hex
+    return f"{address}:{message_id}"

@@ -36,6 +36,7 @@ async def stored_rows(client: TestClient) -> tuple[int, int, int]:
         (b'{"sender": "al ice/../x", "message": "hi"}', 400, "invalid_field"),
         (b'{"sender": "alice", "message": "nul\\u0000byte"}', 400, "invalid_field"),
         (b'{"sender": "alice", "message": "hi", "metadata": "nope"}', 400, "invalid_field"),
+        (b'{"sender": "alice", "message": "hi", "message_id": {"x": 1}}', 400, "invalid_field"),
         (b'{"sender": "alice", "message": "' + b"x" * 5000 + b'"}', 413, "too_long"),
         (b'{"sender": "alice", "message": "' + b"x" * (1024 * 1024) + b'"}', 413, None),
     ],
@@ -108,3 +109,16 @@ async def test_webchat_closes_a_socket_sending_an_oversized_frame(
     assert await stored_rows(client) == (0, 0, 0)
     health = await client.get("/healthz")  # the gateway itself carries on
     assert (await health.json())["database"]["ok"] is True
+
+
+async def test_a_replayed_rest_message_is_stored_and_answered_once(
+    aiohttp_client, make_app: AppFactory
+) -> None:
+    client = await aiohttp_client(make_app())
+    body = {"sender": "replayer", "message": "hello", "message_id": "m-1"}
+    first = await client.post(REST, json=body)
+    replay = await client.post(REST, json=body)
+    assert first.status == replay.status == 200
+    assert len(await first.json()) == 1
+    assert await replay.json() == []
+    assert await stored_rows(client) == (1, 1, 2)  # the message and its one reply
