@@ -101,8 +101,6 @@ class Router:
             replies, sender, handoff_reason = await self._ask_bot(conversation, inbound, typing_to)
             status = MessageStatus.PENDING if push else MessageStatus.SENT
             async with self._db.transaction() as session:
-                conversation = await store.get_conversation(session, conversation_id)
-                assert conversation is not None
                 rows = [
                     await store.add_outbound(session, conversation, r, sender=sender, status=status)
                     for r in replies
