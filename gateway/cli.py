@@ -8,6 +8,7 @@ import sys
 
 import structlog
 from aiohttp import web
+from yarl import URL
 
 from .app import create_app
 from .logs import configure_logging
@@ -17,13 +18,13 @@ from .settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, banner: str | None = None) -> None:
     web.run_app(
         create_app(settings),
         host=settings.gateway_host,
         port=settings.gateway_port,
         access_log=None,
-        print=None,
+        print=(lambda _: print(banner, flush=True)) if banner else None,
     )
 
 
@@ -31,28 +32,32 @@ def up(settings: Settings) -> None:
     """Start Rasa from its own environment, then the gateway; Ctrl-C stops both."""
     if not settings.actions_token:
         settings = settings.model_copy(update={"actions_token": secrets.token_urlsafe(24)})
-    rasa_port = int(settings.rasa_url.rsplit(":", 1)[-1].rstrip("/"))
+    rasa_url = URL(settings.rasa_url)
     rasa = RasaProcess(
         model=settings.rasa_model,
-        port=rasa_port,
+        host=rasa_url.host or "127.0.0.1",
+        port=rasa_url.port or 5005,
         actions_url=f"http://{settings.actions_host}:{settings.actions_port}/webhook",
         actions_token=settings.actions_token,
         log_path=settings.var_dir / "log/rasa.log",
     )
     print(f"Starting Rasa on {rasa.url} (log: {rasa.log_path}) …", flush=True)
-    rasa.start()
     try:
-        print(
-            f"\nSwitchboard is running.\n"
-            f"  Web chat:  {settings.base_url}/\n"
-            f"  Health:    {settings.base_url}/healthz\n"
-            f"  REST:      {settings.base_url}/webhooks/rest/webhook\n"
-            f"  Rasa:      {rasa.url}\n"
-            f"  Database:  {settings.resolved_database_url}\n"
-            f"Press Ctrl-C to stop.\n",
-            flush=True,
+        rasa.start()
+        serve(
+            settings,
+            banner=(
+                f"\nSwitchboard is running.\n"
+                f"  Web chat:  {settings.base_url}/\n"
+                f"  Health:    {settings.base_url}/healthz\n"
+                f"  REST:      {settings.base_url}/webhooks/rest/webhook\n"
+                f"  Rasa:      {rasa.url}\n"
+                f"  Database:  {settings.effective_database_url}\n"
+                f"Press Ctrl-C to stop.\n"
+            ),
         )
-        serve(settings)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C while Rasa was still starting
     finally:
         rasa.stop()
         print("Stopped.", flush=True)

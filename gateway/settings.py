@@ -56,9 +56,14 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or the embedded default: one SQLite file under `var/`."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'switchboard.db'}"
+
+    @property
     def resolved_database_url(self) -> str:
-        """The SQLAlchemy async URL: SQLite under `var/` unless DATABASE_URL says otherwise."""
-        url = self.database_url or f"sqlite:///{self.var_dir / 'switchboard.db'}"
+        """The same database as a SQLAlchemy async URL (aiosqlite or asyncpg)."""
+        url = self.effective_database_url
         if url.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
         for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
