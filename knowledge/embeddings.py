@@ -10,6 +10,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,17 @@ class Embedder:
         batch_size: int = 64,
         cache_size: int = 1024,
         device: str = "cpu",
+        threads: int | None = 1,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if threads:
+            # One question is too small to split across cores: with two threads on a busy
+            # machine a query took ~470 ms against ~20 ms on one (torch's threads spin-wait).
+            torch.set_num_threads(threads)
 
         self.model_path = Path(model_path) if model_path else default_model_path()
         if not self.model_path.is_dir():
@@ -82,3 +90,9 @@ class Embedder:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vector
+
+
+@lru_cache(maxsize=4)
+def shared_embedder(model_path: Path | None = None) -> Embedder:
+    """One loaded model per path for the whole process (apps built in tests share it)."""
+    return Embedder(model_path)

@@ -49,6 +49,9 @@ class IndexParams:
     ef_search: int = HNSW_EF_SEARCH
 
 
+DEFAULT_PARAMS = IndexParams()
+
+
 def build_faiss_index(vectors: Vectors, params: IndexParams = IndexParams()) -> faiss.Index:
     """Exact inner product for small collections, HNSW above `params.exact_limit`."""
     dimension = vectors.shape[1]
