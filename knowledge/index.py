@@ -149,12 +149,21 @@ class VectorIndex:
         return target
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
-        directory = Path(path).resolve()  # resolved once: a concurrent swap cannot tear it
-        index = faiss.read_index(str(directory / _VECTORS_FILE))
-        rows = json.loads((directory / _ROWS_FILE).read_text(encoding="utf-8"))
-        meta = json.loads((directory / _META_FILE).read_text(encoding="utf-8"))
-        return cls(index, [Row(entry_id, phrasing) for entry_id, phrasing in rows], meta)
+    def load(cls, path: Path, attempts: int = 5) -> VectorIndex:
+        """Reads one version whole. The symlink is resolved once per attempt; if a fast
+        succession of publishes removed that version mid-read, the newer one is read."""
+        for attempt in range(attempts):
+            directory = Path(path).resolve()
+            try:
+                index = faiss.read_index(str(directory / _VECTORS_FILE))
+                rows = json.loads((directory / _ROWS_FILE).read_text(encoding="utf-8"))
+                meta = json.loads((directory / _META_FILE).read_text(encoding="utf-8"))
+            except (OSError, RuntimeError):
+                if attempt == attempts - 1 or Path(path).resolve() == directory:
+                    raise
+                continue
+            return cls(index, [Row(entry_id, phrasing) for entry_id, phrasing in rows], meta)
+        raise AssertionError("unreachable")
 
 
 def _remove_old_versions(path: Path, keep: set[Path | None]) -> None:
