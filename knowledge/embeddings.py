@@ -56,7 +56,11 @@ class Embedder:
         if not self.model_path.is_dir():
             raise FileNotFoundError(f"embedding model not found at {self.model_path}")
         self._model = SentenceTransformer(str(self.model_path), device=device)
-        self.dimension = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(dimension() or 0)
         self.batch_size = batch_size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
