@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .content import FaqEntry, load_entries
-from .embeddings import Embedder
+from .embeddings import Embedder, Vectors
 from .retrieval import LexicalIndex, Thresholds
 from .semantic import DEFAULT_WEIGHTS, ScoringWeights, SemanticRetriever
 
@@ -98,8 +98,11 @@ class Components:
         )
 
 
-def components(retriever: SemanticRetriever, questions: Sequence[str]) -> Components:
-    queries = retriever.embedder.encode(list(questions))
+def components(
+    retriever: SemanticRetriever, questions: Sequence[str], queries: Vectors | None = None
+) -> Components:
+    if queries is None:
+        queries = retriever.embedder.encode(list(questions))
     vectors = retriever.index.vectors()
     owners = retriever._row_owner
     n_entries = len(retriever.entries)
