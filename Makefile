@@ -14,11 +14,13 @@ RASA_DATA := training_data/nlu.yml training_data/rules.yml training_data/stories
 TRAINING_INPUTS := bot/config.yml bot/domain.yml $(RASA_DATA)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_FLAGS := --disable-pip-version-check --no-input
+# Installed on its own, before everything else, so pip never picks a CUDA build.
+TORCH_VERSION := 2.13.0
 
 export HF_HUB_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test lint bench-turns model deps browser check-python lock clean
+.PHONY: run test lint bench-turns bench-knowledge model deps browser check-python lock clean
 
 run: deps $(MODEL)
 	$(APP_PY) -m gateway up
@@ -36,6 +38,9 @@ lint: $(VENV)/.installed
 bench-turns: deps $(MODEL)
 	$(APP_PY) -m bench.turns
 
+bench-knowledge: $(VENV)/.installed
+	$(APP_PY) -m bench.knowledge
+
 model: $(MODEL)
 
 deps: $(VENV)/.installed $(RASA_VENV)/.installed
@@ -47,6 +52,7 @@ check-python:
 $(VENV)/.installed: requirements/app.txt | check-python
 	test -x $(APP_PY) || $(PYTHON) -m venv $(VENV)
 	$(APP_PY) -m pip install $(PIP_FLAGS) -q pip==24.3.1
+	$(APP_PY) -m pip install $(PIP_FLAGS) -q torch==$(TORCH_VERSION)
 	$(APP_PY) -m pip install $(PIP_FLAGS) -q -r requirements/app.txt
 	touch $@
 
@@ -73,9 +79,13 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# torch stays pinned as torch==$(TORCH_VERSION) (not the local +cpu tag), listed before
+# sentence-transformers.
 lock: $(VENV)/.installed
 	$(APP_PY) -m pip install $(PIP_FLAGS) -q -r requirements/app.in
-	$(APP_PY) -m pip freeze --exclude-editable > requirements/app.txt
+	$(APP_PY) -m pip freeze --exclude-editable | grep -v '^torch==' \
+	  | sed 's/^sentence-transformers==/torch==$(TORCH_VERSION)\nsentence-transformers==/' \
+	  > requirements/app.txt
 
 clean:
 	rm -rf var/models var/log

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.actions import ActionServices, build_actions
 from connectors import build_adapters
-from knowledge import KnowledgeBase, Thresholds
+from knowledge import KnowledgeBase, ScoringWeights, Thresholds, shared_embedder
 
 from . import keys
 from .actions_server import create_actions_app
@@ -36,14 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     adapters = build_adapters(settings.channels, settings)
     outbox = Outbox(db, adapters)
     inbound = Inbound(db, Router(db, rasa, adapters, outbox))
-    knowledge = KnowledgeBase.from_file(
-        settings.faq_seed_path,
-        Thresholds(
-            answer=settings.faq_answer_threshold,
-            clarify=settings.faq_clarify_threshold,
-            margin=settings.faq_clarify_margin,
-        ),
-    )
+    knowledge = build_knowledge(settings)
     app[keys.SETTINGS] = settings
     app[keys.DATABASE] = db
     app[keys.RASA] = rasa
@@ -62,6 +55,32 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_outbox)
     app.cleanup_ctx.append(_actions_server)
     return app
+
+
+def build_knowledge(settings: Settings) -> KnowledgeBase:
+    """Loads the embedding model (once per process, a few seconds) unless retrieval is lexical."""
+    thresholds = Thresholds(
+        answer=settings.faq_answer_threshold,
+        clarify=settings.faq_clarify_threshold,
+        margin=settings.faq_clarify_margin,
+    )
+    if settings.faq_retriever == "lexical":
+        return KnowledgeBase.from_file(settings.faq_seed_path, thresholds)
+    if settings.faq_retriever != "semantic":
+        raise ValueError(
+            f"FAQ_RETRIEVER must be semantic or lexical, not {settings.faq_retriever!r}"
+        )
+    return KnowledgeBase.from_file(
+        settings.faq_seed_path,
+        thresholds,
+        embedder=shared_embedder(settings.faq_embedding_model),
+        weights=ScoringWeights(
+            best=settings.faq_weight_best,
+            prototype=settings.faq_weight_prototype,
+            lexical=settings.faq_weight_lexical,
+        ),
+        index_dir=settings.resolved_faq_index_dir,
+    )
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

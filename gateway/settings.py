@@ -41,9 +41,18 @@ class Settings(BaseSettings):
     faq_seed_path: Path = Field(
         default=PROJECT_ROOT / "training_data/faq/seed.yml", alias="FAQ_SEED_PATH"
     )
-    faq_answer_threshold: float = Field(default=0.45, alias="FAQ_ANSWER_THRESHOLD")
-    faq_clarify_threshold: float = Field(default=0.2, alias="FAQ_CLARIFY_THRESHOLD")
-    faq_clarify_margin: float = Field(default=0.15, alias="FAQ_CLARIFY_MARGIN")
+    # Semantic retrieval (embeddings + FAISS); `lexical` is TF-IDF alone. Thresholds and
+    # weights from `python -m knowledge calibrate --data training_data/faq/seed.yml` (held-out
+    # phrasings, several seeds; the lexical retriever needs about 0.45 / 0.2 / 0.15).
+    faq_retriever: str = Field(default="semantic", alias="FAQ_RETRIEVER")  # semantic | lexical
+    faq_embedding_model: Path | None = Field(default=None, alias="FAQ_EMBEDDING_MODEL")
+    faq_index_dir: Path | None = Field(default=None, alias="FAQ_INDEX_DIR")
+    faq_answer_threshold: float = Field(default=0.6, alias="FAQ_ANSWER_THRESHOLD")
+    faq_clarify_threshold: float = Field(default=0.4, alias="FAQ_CLARIFY_THRESHOLD")
+    faq_clarify_margin: float = Field(default=0.05, alias="FAQ_CLARIFY_MARGIN")
+    faq_weight_best: float = Field(default=0.45, alias="FAQ_WEIGHT_BEST")
+    faq_weight_prototype: float = Field(default=0.4, alias="FAQ_WEIGHT_PROTOTYPE")
+    faq_weight_lexical: float = Field(default=0.15, alias="FAQ_WEIGHT_LEXICAL")
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console
@@ -70,6 +79,10 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
+
+    @property
+    def resolved_faq_index_dir(self) -> Path:
+        return self.faq_index_dir or self.var_dir / "knowledge" / "faq-index"
 
     @property
     def base_url(self) -> str:

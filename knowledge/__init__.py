@@ -2,17 +2,30 @@
 
 from .base import KnowledgeBase
 from .content import ContentError, FaqEntry, Link, QuickReply, load_entries
-from .retrieval import Answer, Decision, Match, Thresholds
+from .embeddings import Embedder, default_model_path, shared_embedder
+from .index import IndexParams, Row, VectorIndex
+from .retrieval import Answer, BM25Index, Decision, LexicalIndex, Match, Thresholds
+from .semantic import ScoringWeights, SemanticRetriever
 
 __all__ = [
     "Answer",
+    "BM25Index",
     "ContentError",
     "Decision",
+    "Embedder",
     "FaqEntry",
+    "IndexParams",
     "KnowledgeBase",
+    "LexicalIndex",
     "Link",
     "Match",
     "QuickReply",
+    "Row",
+    "ScoringWeights",
+    "SemanticRetriever",
     "Thresholds",
+    "VectorIndex",
+    "default_model_path",
     "load_entries",
+    "shared_embedder",
 ]

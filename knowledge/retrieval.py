@@ -63,30 +63,80 @@ class Answer:
 
 
 class LexicalIndex:
+    """TF-IDF cosine over phrasings, scored through an inverted index (only shared terms)."""
+
     def __init__(self, entries: list[FaqEntry]) -> None:
-        self._docs: list[tuple[FaqEntry, str, dict[str, float]]] = []
+        self._docs: list[tuple[FaqEntry, str]] = []
         raw = [(e, p, Counter(tokens(p))) for e in entries for p in e.all_phrasings]
         df: Counter[str] = Counter()
         for _, _, counts in raw:
             df.update(counts.keys())
         n = max(len(raw), 1)
         self._idf = {term: math.log((1 + n) / (1 + freq)) + 1 for term, freq in df.items()}
-        for entry, phrasing, counts in raw:
-            self._docs.append((entry, phrasing, self._unit(counts)))
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for row, (entry, phrasing, counts) in enumerate(raw):
+            self._docs.append((entry, phrasing))
+            for term, weight in self._unit(counts).items():
+                self._postings.setdefault(term, []).append((row, weight))
 
     def _unit(self, counts: Counter[str]) -> dict[str, float]:
         weights = {t: c * self._idf.get(t, 0.0) for t, c in counts.items()}
         norm = math.sqrt(sum(w * w for w in weights.values()))
         return {t: w / norm for t, w in weights.items()} if norm else {}
 
+    def entry_scores(self, question: str) -> dict[str, tuple[float, str]]:
+        """Best cosine per entry (with the phrasing that gave it), entries sharing a term only."""
+        scores: dict[int, float] = {}
+        for term, weight in self._unit(Counter(tokens(question))).items():
+            for row, doc_weight in self._postings.get(term, ()):
+                scores[row] = scores.get(row, 0.0) + weight * doc_weight
+        best: dict[str, tuple[float, str]] = {}
+        for row, score in scores.items():
+            entry, phrasing = self._docs[row]
+            if score > 0 and (entry.id not in best or score > best[entry.id][0]):
+                best[entry.id] = (score, phrasing)
+        return best
+
     def search(self, question: str, k: int = 3) -> list[Match]:
-        query = self._unit(Counter(tokens(question)))
-        best: dict[str, Match] = {}
-        for entry, phrasing, doc in self._docs:
-            score = sum(w * doc.get(t, 0.0) for t, w in query.items())
-            if score > 0 and (entry.id not in best or score > best[entry.id].score):
-                best[entry.id] = Match(entry, round(score, 4), phrasing)
-        return sorted(best.values(), key=lambda m: m.score, reverse=True)[:k]
+        entries = {entry.id: entry for entry, _ in self._docs}
+        found = [
+            Match(entries[entry_id], round(score, 4), phrasing)
+            for entry_id, (score, phrasing) in self.entry_scores(question).items()
+        ]
+        return sorted(found, key=lambda m: m.score, reverse=True)[:k]
+
+
+class BM25Index:
+    """Okapi BM25 over each entry's phrasings joined into one document (a lexical baseline)."""
+
+    def __init__(self, entries: list[FaqEntry], k1: float = 1.2, b: float = 0.75) -> None:
+        self._entries = list(entries)
+        docs = [Counter(tokens(" ".join(e.all_phrasings))) for e in self._entries]
+        lengths = [sum(d.values()) for d in docs]
+        average = sum(lengths) / max(len(docs), 1) or 1.0
+        df: Counter[str] = Counter()
+        for doc in docs:
+            df.update(doc.keys())
+        n = len(docs)
+        idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for row, (doc, length) in enumerate(zip(docs, lengths, strict=True)):
+            norm = k1 * (1 - b + b * length / average)
+            for term, tf in doc.items():
+                weight = idf[term] * tf * (k1 + 1) / (tf + norm)
+                self._postings.setdefault(term, []).append((row, weight))
+
+    def scores(self, question: str) -> dict[str, float]:
+        totals: dict[int, float] = {}
+        for term in set(tokens(question)):
+            for row, weight in self._postings.get(term, ()):
+                totals[row] = totals.get(row, 0.0) + weight
+        return {self._entries[row].id: score for row, score in totals.items()}
+
+    def search(self, question: str, k: int = 3) -> list[Match]:
+        ranked = sorted(self.scores(question).items(), key=lambda item: item[1], reverse=True)
+        by_id = {e.id: e for e in self._entries}
+        return [Match(by_id[i], round(s, 4), by_id[i].question) for i, s in ranked[:k]]
 
 
 def decide(matches: list[Match], thresholds: Thresholds) -> Decision:
