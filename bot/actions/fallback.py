@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -39,7 +40,9 @@ class ActionAskAffirmation(Action):
         for guess in ranking:
             name = guess.get("name")
             if name == "faq":
-                answer = self.services.knowledge.ask(latest.get("text") or "")
+                answer = await asyncio.to_thread(
+                    self.services.knowledge.ask, latest.get("text") or ""
+                )
                 if answer.decision != Decision.NOT_FOUND:
                     buttons += [
                         {"title": m.entry.question, "payload": faq_payload(m.entry.id)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -53,7 +54,8 @@ class ActionAnswerFaq(Action):
             return []
 
         question = (tracker.latest_message or {}).get("text") or ""
-        result = kb.ask(question)
+        # Embedding the question is CPU work: keep it off the gateway's event loop.
+        result = await asyncio.to_thread(kb.ask, question)
         best = result.best
         if result.decision == Decision.ANSWER and best is not None:
             self._answer(dispatcher, best.entry)
