@@ -194,6 +194,7 @@ class TelegramAdapter(ChannelAdapter):
         update_id = data.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise PayloadError("'update_id' must be an integer")
+        _check_shape(data)
         try:
             update = Update.de_json(data, self.bot)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -359,6 +360,38 @@ class TelegramAdapter(ChannelAdapter):
         except TelegramError as exc:  # network errors, timeouts, 5xx
             raise RetryableDeliveryError(str(exc)) from exc
         return str(sent.message_id)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_message(message: Any, what: str) -> None:
+    if not isinstance(message, dict) or not _is_int(message.get("message_id")):
+        raise PayloadError(f"'{what}' must be an object with an integer message_id")
+    chat = message.get("chat")
+    if not isinstance(chat, dict) or not _is_int(chat.get("id")):
+        raise PayloadError(f"'{what}.chat' must be an object with an integer id")
+    for key in ("text", "caption"):
+        if message.get(key) is not None and not isinstance(message[key], str):
+            raise PayloadError(f"'{what}.{key}' must be a string")
+
+
+def _check_shape(data: dict[str, Any]) -> None:
+    """PTB builds objects leniently; the fields this adapter relies on are checked first."""
+    if "message" in data:
+        _check_message(data["message"], "message")
+    if "callback_query" in data:
+        query = data["callback_query"]
+        if not isinstance(query, dict) or not isinstance(query.get("id"), str):
+            raise PayloadError("'callback_query' must be an object with a string id")
+        sender = query.get("from")
+        if not isinstance(sender, dict) or not _is_int(sender.get("id")):
+            raise PayloadError("'callback_query.from' must be an object with an integer id")
+        if query.get("message") is not None:
+            _check_message(query["message"], "callback_query.message")
+        if not isinstance(query.get("data"), str) or not 0 < len(query["data"]) <= 64:
+            raise PayloadError("'callback_query.data' must be 1-64 characters")
 
 
 def keyboard(message: OutboundMessage) -> InlineKeyboardMarkup | None:
