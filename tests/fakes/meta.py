@@ -50,7 +50,9 @@ class FakeGraph(FakeProvider):
             return None
         if failure.status == 429:
             return graph_error(429, 130429, "Rate limit hit")
-        return graph_error(failure.status, 2, "Service temporarily unavailable")
+        if failure.status >= 500:
+            return graph_error(failure.status, 2, "Service temporarily unavailable")
+        return graph_error(failure.status, 100, "Invalid parameter")
 
     async def _whatsapp(self, request: web.Request) -> web.Response:
         body = await self._authorised(request)
