@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import Column, DateTime, UniqueConstraint, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .models import ChannelIdentity, Conversation, Customer, Direction, Message, utcnow
-from .store import as_utc, find_identity
+from .store import as_utc
 
 
 class ChannelOptOut(SQLModel, table=True):
@@ -74,26 +74,22 @@ async def last_inbound_at(session: AsyncSession, channel: str, address: str) -> 
 
 async def remember_contact(
     session: AsyncSession,
-    channel: str,
-    address: str,
+    customer_id: int,
     *,
     phone: str | None = None,
     email: str | None = None,
     name: str | None = None,
 ) -> None:
     """Fill the customer's phone, email and name from what the channel verified; never
-    overwrite a value already known."""
-    identity = await find_identity(session, channel, address)
-    if identity is None:
-        return
-    customer = await session.get(Customer, identity.customer_id)
-    if customer is None:
-        return
-    changed = False
-    for field, value, limit in (("phone", phone, 32), ("email", email, 320), ("name", name, 200)):
-        attribute = "display_name" if field == "name" else field
-        if value and getattr(customer, attribute) is None:
-            setattr(customer, attribute, value[:limit])
-            changed = True
-    if changed:
-        session.add(customer)
+    overwrite a value already known. One conditional UPDATE per value, no read."""
+    for column, value, limit in (
+        (Customer.phone, phone, 32),
+        (Customer.email, email, 320),
+        (Customer.display_name, name, 200),
+    ):
+        if value:
+            await session.exec(
+                update(Customer)
+                .where(col(Customer.id) == customer_id, col(column).is_(None))
+                .values({column: value[:limit]})
+            )

@@ -39,7 +39,7 @@ class Inbound:
             conversation = await store.open_conversation(session, identity)
             row, duplicate = await store.add_inbound(session, conversation, message)
             if not duplicate:
-                await _remember_contact(session, message)
+                await _remember_contact(session, identity.customer_id, message)
         assert row.id is not None
         if duplicate:
             log.info("inbound.duplicate", channel=message.channel, message_id=row.id)
@@ -124,7 +124,9 @@ class Inbound:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
 
-async def _remember_contact(session: AsyncSession, message: InboundMessage) -> None:
+async def _remember_contact(
+    session: AsyncSession, customer_id: int, message: InboundMessage
+) -> None:
     """Channels that verify a phone number or email put it in the metadata."""
     meta = message.metadata
     phone, email, name = (meta.get(k) for k in ("verified_phone", "verified_email", "display_name"))
@@ -132,8 +134,7 @@ async def _remember_contact(session: AsyncSession, message: InboundMessage) -> N
         return
     await channel_state.remember_contact(
         session,
-        message.channel,
-        message.address,
+        customer_id,
         phone=phone if isinstance(phone, str) else None,
         email=email if isinstance(email, str) else None,
         name=name if isinstance(name, str) else None,
