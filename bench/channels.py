@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -165,6 +166,7 @@ def drop_postgres_database(name: str) -> None:
 
 async def measure(args: argparse.Namespace, var: Path) -> dict[str, object]:
     results: dict[str, object] = {}
+    load_before = os.getloadavg()[0]
     results["sqlite"] = await run_backend("sqlite", f"sqlite:///{var}/bench.db", var, args)
     created = create_postgres_database()
     if created is None:
@@ -185,6 +187,8 @@ async def measure(args: argparse.Namespace, var: Path) -> dict[str, object]:
             "concurrent_connections": args.concurrency,
         },
         "results": results,
+        # other work on the machine competes for the same cores
+        "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
         "targets": {"messages_per_s_min": 1000, "ack_p99_ms_max": 50},
     }
 
