@@ -1,18 +1,23 @@
 """Facebook Messenger (Send API): page webhooks in, `/me/messages` out.
 
 Quick replies carry buttons (up to 13, titles of 20 characters); a postback from a
-persistent menu or a button template arrives as a message with its payload.
+persistent menu or a button template arrives as a message with its payload. Replies respect
+Messenger's standard messaging window.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Self
 
-from .envelope import Attachment, InboundMessage, OutboundMessage
+from .envelope import Attachment, InboundMessage, OutboundMessage, utcnow
+from .errors import PermanentDeliveryError
 from .meta import MetaAdapter, as_list, as_object, optional_text, provider_id, require_setting
 from .ratelimit import SendLimiter
 
 MAX_QUICK_REPLIES = 13
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 ATTACHMENT_KINDS = {"image": "image", "video": "video", "audio": "audio", "file": "document"}
 
 
@@ -90,12 +95,23 @@ class MessengerAdapter(MetaAdapter):
             url=url if isinstance(url, str) and len(url) <= 2048 else None,
         )
 
+    async def _messaging_type(self, address: str, message: OutboundMessage) -> dict[str, str]:
+        """A reply within 24 hours of the customer's last message is a RESPONSE; a person's
+        reply within 7 days carries the HUMAN_AGENT tag; anything later is not allowed."""
+        assert self._port is not None
+        last = await self._port.last_inbound_at(self.name, address)
+        age = utcnow() - last if last is not None else None
+        if age is not None and age <= STANDARD_WINDOW:
+            return {"messaging_type": "RESPONSE"}
+        if age is not None and age <= HUMAN_AGENT_WINDOW and message.sender == "agent":
+            return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+        raise PermanentDeliveryError(
+            "outside Messenger's 24-hour standard messaging window (7 days for a person's reply)"
+        )
+
     async def send(self, address: str, message: OutboundMessage) -> str | None:
-        body = {
-            "recipient": {"id": address},
-            "messaging_type": "RESPONSE",
-            "message": render(message),
-        }
+        body = {"recipient": {"id": address}, **await self._messaging_type(address, message)}
+        body["message"] = render(message)
         answer = await self.graph_post("me/messages", body, address)
         mid = answer.get("message_id")
         return str(mid) if mid is not None else None

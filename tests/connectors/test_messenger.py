@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
+from sqlmodel import col
 
 from connectors import OutboundMessage
 from connectors.envelope import Button
-from conversations import MessageStatus, store
+from conversations import Message, MessageStatus, store
 from gateway import keys
 from gateway.routing import BOT_UNAVAILABLE_TEXT
 from tests.fakes.meta import FakeGraph
@@ -77,6 +80,8 @@ async def test_forged_and_malformed_requests_store_nothing(client: TestClient) -
 
 
 async def test_buttons_become_quick_replies(client: TestClient, fake_graph: FakeGraph) -> None:
+    assert (await post(client, payload("messenger", "text"))).status == 200
+    await fake_graph.wait_for(1)
     async with client.app[keys.DATABASE].transaction() as session:
         identity = await store.find_or_create_identity(session, "messenger", PSID)
         conversation = await store.open_conversation(session, identity)
@@ -90,10 +95,51 @@ async def test_buttons_become_quick_replies(client: TestClient, fake_graph: Fake
         )
     assert row.id is not None
     await client.app[keys.OUTBOX].deliver([row.id])
-    (sent,) = fake_graph.received
+    sent = fake_graph.received[1]
     assert sent["message"]["quick_replies"] == [
         {"content_type": "text", "title": "Yes please, one more", "payload": "/affirm"},
         {"content_type": "text", "title": "No", "payload": "/deny"},
     ]
     (stored,) = [r for r in await messages(client) if r.id == row.id]
     assert stored.status == MessageStatus.SENT and stored.provider_message_id == sent["message_id"]
+
+
+async def reply_as(client: TestClient, sender: str) -> int:
+    async with client.app[keys.DATABASE].transaction() as session:
+        identity = await store.find_or_create_identity(session, "messenger", PSID)
+        conversation = await store.open_conversation(session, identity)
+        row = await store.add_outbound(
+            session, conversation, OutboundMessage(text="Following up"), sender=sender
+        )
+        assert row.id is not None
+        return row.id
+
+
+async def age_inbound(client: TestClient, days: int) -> None:
+    async with client.app[keys.DATABASE].transaction() as session:
+        await session.exec(
+            update(Message)
+            .where(col(Message.direction) == "in")
+            .values(created_at=store.utcnow() - timedelta(days=days))
+        )
+
+
+async def test_the_standard_messaging_window(client: TestClient, fake_graph: FakeGraph) -> None:
+    assert (await post(client, payload("messenger", "text"))).status == 200
+    await fake_graph.wait_for(1)
+    outbox = client.app[keys.OUTBOX]
+    await age_inbound(client, 3)
+    bot, agent = await reply_as(client, "bot"), await reply_as(client, "agent")
+    await outbox.deliver([bot, agent])
+    rows = {r.id: r for r in await messages(client)}
+    assert rows[bot].status == MessageStatus.FAILED and "24-hour" in (rows[bot].error or "")
+    assert rows[agent].status == MessageStatus.SENT
+    assert (fake_graph.received[-1]["messaging_type"], fake_graph.received[-1]["tag"]) == (
+        "MESSAGE_TAG",
+        "HUMAN_AGENT",
+    )
+    await age_inbound(client, 8)
+    late = await reply_as(client, "agent")
+    await outbox.deliver([late])
+    assert {r.id: r for r in await messages(client)}[late].status == MessageStatus.FAILED
+    assert len(fake_graph.received) == 2
