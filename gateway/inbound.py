@@ -12,7 +12,6 @@ import asyncio
 from datetime import datetime
 
 import structlog
-from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,7 +30,7 @@ class Inbound:
         self._router = router
         self._tasks: set[asyncio.Task[object]] = set()
 
-    async def _store(self, message: InboundMessage) -> Accepted:
+    async def _store(self, message: InboundMessage, *, handled: bool = False) -> Accepted:
         async with self._db.transaction() as session:
             identity = await store.find_or_create_identity(
                 session, message.channel, message.address
@@ -40,6 +39,9 @@ class Inbound:
             row, duplicate = await store.add_inbound(session, conversation, message)
             if not duplicate:
                 await _remember_contact(session, identity.customer_id, message)
+                if handled:  # answered by the channel itself: never routed, even after a crash
+                    row.status = MessageStatus.PROCESSED
+                    session.add(row)
         assert row.id is not None
         if duplicate:
             log.info("inbound.duplicate", channel=message.channel, message_id=row.id)
@@ -66,15 +68,7 @@ class Inbound:
         return [store.to_history_item(r) for r in rows]
 
     async def record(self, message: InboundMessage) -> Accepted:
-        accepted = await self._store(message)
-        if not accepted.duplicate:
-            async with self._db.transaction() as session:
-                await session.exec(
-                    update(Message)
-                    .where(col(Message.id) == accepted.message_id)
-                    .values(status=MessageStatus.PROCESSED)
-                )
-        return accepted
+        return await self._store(message, handled=True)
 
     async def last_inbound_at(self, channel: str, address: str) -> datetime | None:
         async with self._db.transaction() as session:
