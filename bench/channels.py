@@ -35,6 +35,15 @@ SECRET = uuid.uuid4().hex
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU time the process has used so far."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -132,8 +141,13 @@ async def run_backend(
         url = f"{gateway.url}/webhooks/telegram"
         await load(url, 20, 5, args.concurrency, base=10_000_000)  # warm-up, not counted
         before = await count_inbound(database_url)
+        cpu_before = cpu_seconds(gateway.pid)
         result = await load(url, args.chats, args.per_chat, args.concurrency, base=1)
+        cpu = cpu_seconds(gateway.pid) - cpu_before
         stored = await count_inbound(database_url)
+        # CPU the gateway process spent per message (storing, acknowledging, and the routing
+        # that ran meanwhile): comparable across runs however busy the machine was
+        result["gateway_cpu_ms_per_message"] = round(cpu * 1000 / result["messages"], 2)
         replay = await load(url, args.chats, 1, args.concurrency, base=1)  # all duplicates
         result["stored"] = stored - before
         result["replayed"] = {
