@@ -25,6 +25,7 @@ MEDIA_TYPES = {
     "video": "video",
     "sticker": "image",
 }
+IGNORED_TYPES = frozenset({"reaction", "system"})  # not something the customer asked
 MAX_REPLY_BUTTONS = 3
 MAX_LIST_ROWS = 10
 
@@ -68,7 +69,9 @@ class WhatsAppAdapter(MetaAdapter):
                     if isinstance(profile, dict) and isinstance(profile.get("name"), str):
                         names[str(contact.get("wa_id"))] = profile["name"]
                 for item in as_list(value.get("messages"), "messages"):
-                    messages.append(self._message(as_object(item, "message"), names))
+                    item = as_object(item, "message")
+                    if item.get("type") not in IGNORED_TYPES:
+                        messages.append(self._message(item, names))
         return messages
 
     def _message(self, item: dict[str, Any], names: dict[str, str]) -> InboundMessage:

@@ -202,3 +202,18 @@ async def test_a_rate_limit_answer_is_retried(
     other = await reply(client, OutboundMessage(text="refused"))
     await client.app[keys.OUTBOX].deliver([other])
     assert (await status_of(client, other)).status == MessageStatus.FAILED
+
+
+async def test_reactions_are_not_stored_as_messages(client: TestClient) -> None:
+    data = payload("whatsapp", "text")
+    value = data["entry"][0]["changes"][0]["value"]
+    value["messages"][0] = {
+        "from": WA_ID,
+        "id": "wamid.reaction1=",
+        "timestamp": "1700000300",
+        "type": "reaction",
+        "reaction": {"message_id": "wamid.fake1=", "emoji": "👍"},
+    }
+    response = await post(client, data)
+    assert response.status == 200 and (await response.json())["stored"] == 0
+    assert await messages(client) == []
