@@ -89,3 +89,8 @@ lock: $(VENV)/.installed
 
 clean:
 	rm -rf var/models var/log
+
+# Inbound webhook throughput of the messenger channels (no Rasa), SQLite and PostgreSQL.
+.PHONY: bench-channels
+bench-channels: $(VENV)/.installed
+	$(APP_PY) -m bench.channels

@@ -7,6 +7,7 @@ mounts it (the way Rasa hands `on_new_message` to a channel's blueprint).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, Self
 
 import aiohttp
@@ -26,6 +27,18 @@ class GatewayPort(Protocol):
 
     async def history(self, channel: str, address: str, after_id: int = 0) -> list[HistoryItem]:
         """Messages of the address's current conversation with an id above `after_id`."""
+
+    async def record(self, message: InboundMessage) -> Accepted:
+        """Store the message (deduped) without routing it: a keyword the channel answers."""
+
+    async def last_inbound_at(self, channel: str, address: str) -> datetime | None:
+        """When the address last wrote on the channel."""
+
+    async def set_opt_out(self, channel: str, address: str, opted_out: bool) -> None:
+        """Remember that the address asked (not) to be messaged on the channel."""
+
+    async def is_opted_out(self, channel: str, address: str) -> bool:
+        """Whether the address asked not to be messaged on the channel."""
 
 
 class ChannelAdapter(ABC):

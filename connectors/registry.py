@@ -5,12 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from .base import ChannelAdapter
+from .messenger import MessengerAdapter
 from .rest import RestAdapter
+from .sms import SmsAdapter
 from .socketio import SocketIOAdapter
+from .telegram import TelegramAdapter
 from .webchat import WebchatAdapter
+from .whatsapp import WhatsAppAdapter
 
 ADAPTERS: dict[str, type[ChannelAdapter]] = {
-    cls.name: cls for cls in (WebchatAdapter, RestAdapter, SocketIOAdapter)
+    cls.name: cls
+    for cls in (
+        WebchatAdapter,
+        RestAdapter,
+        SocketIOAdapter,
+        TelegramAdapter,
+        WhatsAppAdapter,
+        MessengerAdapter,
+        SmsAdapter,
+    )
 }
 
 

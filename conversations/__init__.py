@@ -1,6 +1,6 @@
 """Customers, their channel identities, conversations (with their owner), messages, events."""
 
-from . import store
+from . import channel_state, store
 from .models import (
     ChannelIdentity,
     Conversation,
@@ -25,5 +25,6 @@ __all__ = [
     "MessageStatus",
     "Owner",
     "Sender",
+    "channel_state",
     "store",
 ]

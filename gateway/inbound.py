@@ -9,12 +9,14 @@ routed again at startup.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import structlog
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import Accepted, HistoryItem, InboundMessage, OutboundMessage
-from conversations import Direction, Message, MessageStatus, store
+from conversations import Direction, Message, MessageStatus, channel_state, store
 
 from .db import Database
 from .routing import Router
@@ -28,13 +30,18 @@ class Inbound:
         self._router = router
         self._tasks: set[asyncio.Task[object]] = set()
 
-    async def _store(self, message: InboundMessage) -> Accepted:
+    async def _store(self, message: InboundMessage, *, handled: bool = False) -> Accepted:
         async with self._db.transaction() as session:
             identity = await store.find_or_create_identity(
                 session, message.channel, message.address
             )
             conversation = await store.open_conversation(session, identity)
             row, duplicate = await store.add_inbound(session, conversation, message)
+            if not duplicate:
+                await _remember_contact(session, identity.customer_id, message)
+                if handled:  # answered by the channel itself: never routed, even after a crash
+                    row.status = MessageStatus.PROCESSED
+                    session.add(row)
         assert row.id is not None
         if duplicate:
             log.info("inbound.duplicate", channel=message.channel, message_id=row.id)
@@ -59,6 +66,21 @@ class Inbound:
         async with self._db.transaction() as session:
             rows = await store.history(session, channel, address, after_id)
         return [store.to_history_item(r) for r in rows]
+
+    async def record(self, message: InboundMessage) -> Accepted:
+        return await self._store(message, handled=True)
+
+    async def last_inbound_at(self, channel: str, address: str) -> datetime | None:
+        async with self._db.transaction() as session:
+            return await channel_state.last_inbound_at(session, channel, address)
+
+    async def set_opt_out(self, channel: str, address: str, opted_out: bool) -> None:
+        async with self._db.transaction() as session:
+            await channel_state.set_opt_out(session, channel, address, opted_out)
+
+    async def is_opted_out(self, channel: str, address: str) -> bool:
+        async with self._db.transaction() as session:
+            return await channel_state.is_opted_out(session, channel, address)
 
     def _spawn(self, accepted: Accepted) -> None:
         task = asyncio.create_task(self._route(accepted), name=f"route-{accepted.message_id}")
@@ -94,3 +116,20 @@ class Inbound:
     async def drain(self, timeout_s: float = 10.0) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+
+async def _remember_contact(
+    session: AsyncSession, customer_id: int, message: InboundMessage
+) -> None:
+    """Channels that verify a phone number or email put it in the metadata."""
+    meta = message.metadata
+    phone, email, name = (meta.get(k) for k in ("verified_phone", "verified_email", "display_name"))
+    if not any(isinstance(v, str) and v for v in (phone, email, name)):
+        return
+    await channel_state.remember_contact(
+        session,
+        customer_id,
+        phone=phone if isinstance(phone, str) else None,
+        email=email if isinstance(email, str) else None,
+        name=name if isinstance(name, str) else None,
+    )

@@ -58,6 +58,32 @@ class Settings(BaseSettings):
     staff_session_hours: float = Field(default=12.0, alias="STAFF_SESSION_HOURS")
     # On an install without staff users, `admin` is created with a random password in this file.
     staff_first_admin_file: Path | None = Field(default=None, alias="STAFF_FIRST_ADMIN_FILE")
+    # Messenger channels: credentials, and each provider's base URL (tests point it at a fake).
+    telegram_token: str = Field(default="", alias="TELEGRAM_TOKEN")
+    telegram_secret_token: str = Field(default="", alias="TELEGRAM_SECRET_TOKEN")
+    telegram_mode: str = Field(default="webhook", alias="TELEGRAM_MODE")  # webhook | polling
+    telegram_base_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_BASE_URL")
+    telegram_poll_timeout_s: int = Field(default=30, alias="TELEGRAM_POLL_TIMEOUT_S")
+    meta_app_secret: str = Field(default="", alias="META_APP_SECRET")
+    meta_verify_token: str = Field(default="", alias="META_VERIFY_TOKEN")
+    meta_graph_url: str = Field(default="https://graph.facebook.com/v21.0", alias="META_GRAPH_URL")
+    whatsapp_token: str = Field(default="", alias="WHATSAPP_TOKEN")
+    whatsapp_phone_number_id: str = Field(default="", alias="WHATSAPP_PHONE_NUMBER_ID")
+    messenger_page_token: str = Field(default="", alias="MESSENGER_PAGE_TOKEN")
+    twilio_account_sid: str = Field(default="", alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str = Field(default="", alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str = Field(default="", alias="TWILIO_FROM_NUMBER")
+    twilio_base_url: str = Field(default="https://api.twilio.com", alias="TWILIO_BASE_URL")
+    sms_help_text: str = Field(
+        default="Reply with your question and we will answer here. Reply STOP to opt out.",
+        alias="SMS_HELP_TEXT",
+    )
+    # Sending limits per channel (messages per second overall, and per recipient).
+    channel_rate_per_s: float = Field(default=30.0, alias="CHANNEL_RATE_PER_S")
+    channel_rate_per_chat_per_s: float = Field(default=1.0, alias="CHANNEL_RATE_PER_CHAT_PER_S")
+    channel_max_attachment_bytes: int = Field(
+        default=20 * 1024 * 1024, alias="CHANNEL_MAX_ATTACHMENT_BYTES"
+    )
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console

@@ -1,0 +1,1 @@
+"""Local servers speaking third-party APIs' documented wire contracts, for tests and benchmarks."""
