@@ -7,6 +7,7 @@ mounts it (the way Rasa hands `on_new_message` to a channel's blueprint).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol, Self
 
 import aiohttp
@@ -26,6 +27,9 @@ class GatewayPort(Protocol):
 
     async def history(self, channel: str, address: str, after_id: int = 0) -> list[HistoryItem]:
         """Messages of the address's current conversation with an id above `after_id`."""
+
+    async def latest_inbound_metadata(self, channel: str, address: str) -> Mapping[str, Any]:
+        """The channel metadata of the address's latest message (email threads replies on it)."""
 
 
 class ChannelAdapter(ABC):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from .base import ChannelAdapter
+from .email import EmailAdapter
 from .rest import RestAdapter
 from .socketio import SocketIOAdapter
 from .webchat import WebchatAdapter
 
 ADAPTERS: dict[str, type[ChannelAdapter]] = {
-    cls.name: cls for cls in (WebchatAdapter, RestAdapter, SocketIOAdapter)
+    cls.name: cls for cls in (WebchatAdapter, RestAdapter, SocketIOAdapter, EmailAdapter)
 }
 
 
