@@ -91,7 +91,10 @@ class ImapFetcher:
             self.idle_in_use = self.config.use_idle and client.has_capability("IDLE")
             log.info("email.imap_connected", folder=self.config.folder, idle=self.idle_in_use)
             while True:
-                await self.fetch_new(client)
+                # Until a pass finds nothing: mail that arrived during a pass was announced
+                # before IDLE began, so IDLE would not report it again.
+                while await self.fetch_new(client):
+                    pass
                 self.fetched.set()
                 if self.idle_in_use:
                     await self._idle(client)
@@ -102,9 +105,12 @@ class ImapFetcher:
                 await asyncio.wait_for(client.logout(), 5)
 
     async def _idle(self, client: IMAP4) -> None:
-        idle = await client.idle_start(timeout=self.config.idle_timeout_s)
+        """Wait in IDLE; renewed at least every poll interval, which also bounds the delay of
+        any change the server does not announce."""
+        timeout = min(self.config.idle_timeout_s, self.config.poll_interval_s)
+        idle = await client.idle_start(timeout=timeout)
         try:
-            await client.wait_server_push(timeout=self.config.idle_timeout_s + 5)
+            await client.wait_server_push(timeout=timeout + 5)
         except TimeoutError:
             pass
         finally:
@@ -112,13 +118,15 @@ class ImapFetcher:
             await asyncio.wait_for(idle, 30)
 
     async def fetch_new(self, client: IMAP4) -> int:
-        """Store every unseen mail of the folder; return how many were read."""
+        """Store every unseen mail of the folder; nonzero when there was, or may be, new mail."""
         response = await client.uid_search("UNSEEN", charset=None)
         _check(response, "UID SEARCH")
         uids = [int(u) for line in response.lines[:1] for u in line.split() if u.isdigit()]
         for uid in sorted(uids):
             await self._take(client, uid)
-        return len(uids)
+        # New mail announced with the search's answer would not be announced again in IDLE.
+        announced = any(bytes(line).endswith(b"EXISTS") for line in response.lines[1:])
+        return len(uids) + int(announced)
 
     async def _take(self, client: IMAP4, uid: int) -> None:
         size = await self._size(client, uid)

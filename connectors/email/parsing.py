@@ -179,7 +179,9 @@ def _sender(msg: EmailMessage) -> tuple[str, str]:
 def _automated(
     msg: EmailMessage, sender: str, subject: str, envelope_sender: str | None
 ) -> str | None:
-    if envelope_sender == "" or _header(msg, "Return-Path").strip() == "<>":
+    if envelope_sender is not None and envelope_sender.strip() in ("", "<>"):
+        return "bounce: null sender"
+    if _header(msg, "Return-Path").strip() == "<>":
         return "bounce: null sender"
     if msg.get_content_type() == "multipart/report":
         return "bounce: delivery report"
