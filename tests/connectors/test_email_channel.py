@@ -378,3 +378,34 @@ async def test_one_conversation_per_sender_across_smtp_and_imap(
         async with database.transaction() as session:
             conversations = (await session.exec(select(Conversation))).all()
         assert len(conversations) == 1
+
+
+async def test_a_reply_left_mid_send_by_a_killed_gateway_goes_out_once_after_restart(
+    database: Database, smtp_relay: CapturingRelay, tmp_path: Path
+) -> None:
+    smtp_relay.answer = "451 4.3.0 try later"
+    async with running_gateway(database, smtp_relay, tmp_path) as adapter:
+        await deliver(adapter, mail())
+        for _ in range(100):
+            rows = await outbound_rows(database)
+            if rows and rows[0].attempts >= 1:
+                break
+            await asyncio.sleep(0.05)
+    # As if the process was killed while the relay held the message.
+    async with database.transaction() as session:
+        row = await session.get(Message, rows[0].id)
+        assert row is not None
+        row.status = MessageStatus.SENDING
+    smtp_relay.answer = None
+    async with running_gateway(database, smtp_relay, tmp_path):
+        async with database.transaction() as session:  # its retry is due now
+            row = await session.get(Message, rows[0].id)
+            assert row is not None
+            row.next_attempt_at = row.created_at
+        (sent,) = await settle(database, 1)
+        await asyncio.sleep(1.5)  # a few sweeps: nothing is sent twice
+    assert sent.status == MessageStatus.SENT
+    (reply,) = smtp_relay.messages
+    assert reply["Message-ID"] == f"<switchboard.{sent.id}@shop.test>"
+    assert reply["In-Reply-To"] == "<q1@example.org>"
+    assert len(await inbound_rows(database)) == 1
