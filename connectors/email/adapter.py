@@ -153,6 +153,11 @@ class EmailAdapter(ChannelAdapter):
         except PayloadError as exc:
             log.info("email.rejected", detail=exc.detail)
             return Ingested(rejected=exc.detail)
+        except (RecursionError, ValueError, LookupError, TypeError, IndexError) as exc:
+            # Hostile structure the standard library's parser trips over: rejected, never
+            # answered 4xx (which would make the sender retry forever).
+            log.warning("email.unparseable", error=type(exc).__name__)
+            return Ingested(rejected="the message cannot be parsed")
         if parsed.automated is not None:
             log.info("email.automated_ignored", sender=parsed.sender, reason=parsed.automated)
             return Ingested(ignored=parsed.automated)

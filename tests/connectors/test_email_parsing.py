@@ -24,6 +24,13 @@ def mail(headers: str, body: str = "Hello, where is my parcel?") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode()
 
 
+NESTED = (
+    "From: a@example.org\r\nSubject: nest\r\n"
+    + "".join(
+        f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(3000)
+    )
+    + "Content-Type: text/plain\r\n\r\nhi\r\n"
+).encode()
 BASE = "From: ann@example.org\nTo: support@shop.test\nSubject: Parcel\nMessage-ID: <m1@example.org>"
 
 
@@ -109,6 +116,7 @@ def test_ordinary_mail_and_auto_submitted_no_are_answered() -> None:
         mail("From: a@b.c, d@e.f\nSubject: two senders"),
         mail("From: <>\nSubject: x"),
         mail("From: ann@example.org", body=""),
+        NESTED,
     ],
 )
 def test_malformed_mail_is_rejected_with_a_reason(raw: bytes) -> None:
