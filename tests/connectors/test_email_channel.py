@@ -366,7 +366,8 @@ async def test_one_conversation_per_sender_across_smtp_and_imap(
         database,
         smtp_relay,
         tmp_path,
-        **imap_settings(dovecot, EMAIL_LISTEN_PORT=free_port()),
+        # Mail appended while the fetcher searches is found at the next IDLE renewal.
+        **imap_settings(dovecot, EMAIL_LISTEN_PORT=free_port(), EMAIL_IMAP_POLL_S=2),
     ) as adapter:
         await deliver(adapter, mail())
         dovecot.append(mail())  # the same mail also lands in the mailbox
