@@ -158,9 +158,12 @@ class EmailAdapter(ChannelAdapter):
             # answered 4xx (which would make the sender retry forever).
             log.warning("email.unparseable", error=type(exc).__name__)
             return Ingested(rejected="the message cannot be parsed")
-        if parsed.automated is not None:
-            log.info("email.automated_ignored", sender=parsed.sender, reason=parsed.automated)
-            return Ingested(ignored=parsed.automated)
+        automated = parsed.automated
+        if automated is None and parsed.sender == self.from_address.lower():
+            automated = "sent from the channel's own address"
+        if automated is not None:
+            log.info("email.automated_ignored", sender=parsed.sender, reason=automated)
+            return Ingested(ignored=automated)
         if self._port is None:
             raise RuntimeError("the email channel is not mounted")
         accepted = await self._port.accept(self.to_inbound(parsed))

@@ -181,6 +181,7 @@ async def test_a_redelivered_mail_is_stored_and_answered_once(
         (mail(extra="Precedence: bulk"), "ann@example.org"),
         (mail(extra="X-Autoreply: yes"), "ann@example.org"),
         (mail(), ""),  # a bounce: null envelope sender
+        (mail(sender=SUPPORT), SUPPORT),  # our own mail coming back
     ],
 )
 async def test_automated_mail_is_accepted_but_never_stored_or_answered(
