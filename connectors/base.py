@@ -29,7 +29,7 @@ class GatewayPort(Protocol):
         """Messages of the address's current conversation with an id above `after_id`."""
 
     async def latest_inbound_metadata(self, channel: str, address: str) -> Mapping[str, Any]:
-        """The channel metadata of the address's latest message (email threads replies on it)."""
+        """Channel metadata of the address's latest inbound message (email threads on it)."""
 
 
 class ChannelAdapter(ABC):
