@@ -20,12 +20,12 @@ TORCH_VERSION := 2.13.0
 export HF_HUB_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test lint bench-turns bench-knowledge model deps browser check-python lock clean
+.PHONY: run test lint bench-turns bench-knowledge model deps browser mail-servers check-python lock clean
 
 run: deps $(MODEL)
 	$(APP_PY) -m gateway up
 
-test: deps $(MODEL) browser
+test: deps $(MODEL) browser mail-servers
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(APP_PY) -m pytest; status=$$?; \
@@ -94,3 +94,9 @@ clean:
 .PHONY: bench-channels
 bench-channels: $(VENV)/.installed
 	$(APP_PY) -m bench.channels
+# The email tests start a private Dovecot IMAP server (their own config, port and mail store).
+mail-servers:
+	@command -v dovecot >/dev/null || test -x /usr/sbin/dovecot || { \
+	  echo "Installing Debian's dovecot-imapd for the email tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd >/dev/null; }

@@ -7,6 +7,7 @@ mounts it (the way Rasa hands `on_new_message` to a channel's blueprint).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, Self
 
@@ -39,6 +40,9 @@ class GatewayPort(Protocol):
 
     async def is_opted_out(self, channel: str, address: str) -> bool:
         """Whether the address asked not to be messaged on the channel."""
+
+    async def latest_inbound_metadata(self, channel: str, address: str) -> Mapping[str, Any]:
+        """Channel metadata of the address's latest inbound message (email threads on it)."""
 
 
 class ChannelAdapter(ABC):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import ChannelAdapter
+from .email import EmailAdapter
 from .messenger import MessengerAdapter
 from .rest import RestAdapter
 from .sms import SmsAdapter
@@ -23,6 +24,7 @@ ADAPTERS: dict[str, type[ChannelAdapter]] = {
         WhatsAppAdapter,
         MessengerAdapter,
         SmsAdapter,
+        EmailAdapter,
     )
 }
 

@@ -9,14 +9,24 @@ routed again at startup.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import Accepted, HistoryItem, InboundMessage, OutboundMessage
-from conversations import Direction, Message, MessageStatus, channel_state, store
+from conversations import (
+    ChannelIdentity,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    channel_state,
+    store,
+)
 
 from .db import Database
 from .routing import Router
@@ -81,6 +91,24 @@ class Inbound:
     async def is_opted_out(self, channel: str, address: str) -> bool:
         async with self._db.transaction() as session:
             return await channel_state.is_opted_out(session, channel, address)
+
+    async def latest_inbound_metadata(self, channel: str, address: str) -> Mapping[str, Any]:
+        query = (
+            select(Message.data)
+            .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
+            .join(ChannelIdentity, col(Conversation.identity_id) == col(ChannelIdentity.id))
+            .where(
+                ChannelIdentity.channel == channel,
+                ChannelIdentity.external_id == address,
+                Message.direction == Direction.IN,
+            )
+            .order_by(col(Message.id).desc())
+            .limit(1)
+        )
+        async with self._db.transaction() as session:
+            data = (await session.exec(query)).first()
+        metadata = data.get("metadata") if isinstance(data, dict) else None
+        return metadata if isinstance(metadata, dict) else {}
 
     def _spawn(self, accepted: Accepted) -> None:
         task = asyncio.create_task(self._route(accepted), name=f"route-{accepted.message_id}")

@@ -84,6 +84,36 @@ class Settings(BaseSettings):
     channel_max_attachment_bytes: int = Field(
         default=20 * 1024 * 1024, alias="CHANNEL_MAX_ATTACHMENT_BYTES"
     )
+    # Email channel: IMAP mailbox intake, a direct SMTP listener, replies through an SMTP relay.
+    email_from: str = Field(default="", alias="EMAIL_FROM")
+    email_from_name: str = Field(default="", alias="EMAIL_FROM_NAME")
+    email_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default=[], alias="EMAIL_ALLOWED_DOMAINS"
+    )
+    email_max_bytes: int = Field(default=10 * 1024 * 1024, alias="EMAIL_MAX_BYTES")
+    email_listen_host: str = Field(default="127.0.0.1", alias="EMAIL_LISTEN_HOST")
+    email_listen_port: int | None = Field(default=None, alias="EMAIL_LISTEN_PORT")
+    email_imap_host: str = Field(default="", alias="EMAIL_IMAP_HOST")
+    email_imap_port: int = Field(default=993, alias="EMAIL_IMAP_PORT")
+    email_imap_user: str = Field(default="", alias="EMAIL_IMAP_USER")
+    email_imap_password: str = Field(default="", alias="EMAIL_IMAP_PASSWORD")
+    email_imap_folder: str = Field(default="INBOX", alias="EMAIL_IMAP_FOLDER")
+    email_imap_tls: str = Field(default="ssl", alias="EMAIL_IMAP_TLS")  # ssl | none
+    email_imap_idle: bool = Field(default=True, alias="EMAIL_IMAP_IDLE")
+    email_imap_poll_s: float = Field(default=30.0, alias="EMAIL_IMAP_POLL_S")
+    email_smtp_host: str = Field(default="", alias="EMAIL_SMTP_HOST")
+    email_smtp_port: int = Field(default=587, alias="EMAIL_SMTP_PORT")
+    email_smtp_user: str = Field(default="", alias="EMAIL_SMTP_USER")
+    email_smtp_password: str = Field(default="", alias="EMAIL_SMTP_PASSWORD")
+    email_smtp_tls: str = Field(default="starttls", alias="EMAIL_SMTP_TLS")  # starttls|ssl|none
+    email_smtp_timeout_s: float = Field(default=30.0, alias="EMAIL_SMTP_TIMEOUT_S")
+
+    @field_validator("email_allowed_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [d.strip().lower() for d in value.split(",") if d.strip()]
+        return value
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console

@@ -15,6 +15,7 @@ from gateway.db import Database
 from gateway.rasa_process import RasaProcess
 from gateway.settings import PROJECT_ROOT
 from tests.harness import GatewayProcess, free_port, gateway_env, start_rasa
+from tests.mail_servers import CapturingRelay, DovecotServer
 
 ARTIFACTS = PROJECT_ROOT / "tests/artifacts"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -110,3 +111,20 @@ async def _reset_schema(db: Database) -> None:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await db.create_tables()
+
+
+@pytest.fixture
+def dovecot() -> Iterator[DovecotServer]:
+    """A private Dovecot IMAP server (with IDLE) and an empty mailbox for each test."""
+    server = DovecotServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def smtp_relay() -> AsyncIterator[CapturingRelay]:
+    relay = CapturingRelay()
+    await relay.start()
+    yield relay
+    await relay.close()
