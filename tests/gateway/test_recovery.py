@@ -30,10 +30,11 @@ async def test_unrouted_message_is_routed_at_startup(
 
     client = await aiohttp_client(make_app())  # Rasa is down: routing yields the notice
     db = client.app[keys.DATABASE]
-    for _ in range(100):
+    in_flight = (MessageStatus.PENDING, MessageStatus.SENDING)
+    for _ in range(400):  # the reply is stored, then sent: wait for both (a loaded machine)
         async with db.transaction() as session:
             rows = (await session.exec(select(Message).order_by(col(Message.id)))).all()
-        if len(rows) == 2:
+        if len(rows) == 2 and rows[1].status not in in_flight:
             break
         await asyncio.sleep(0.05)
     assert [(r.direction, r.status) for r in rows] == [
