@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from aiohttp import web
 
 from bot.actions import ActionServices, build_actions
 from connectors import build_adapters
-from knowledge import KnowledgeBase, ScoringWeights, Thresholds, shared_embedder
+from knowledge import KnowledgeBase, LiveContent, ScoringWeights, Thresholds, shared_embedder
 
 from . import keys
 from .actions_server import create_actions_app
@@ -44,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.OUTBOX] = outbox
     app[keys.INBOUND] = inbound
     app[keys.KNOWLEDGE] = knowledge
+    app[keys.LIVE_CONTENT] = LiveContent(knowledge, db.transaction)
 
     for adapter in adapters.values():
         adapter.mount(app, inbound)
@@ -51,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_knowledge)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_outbox)
     app.cleanup_ctx.append(_actions_server)
@@ -58,20 +62,22 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
-    """Loads the embedding model (once per process, a few seconds) unless retrieval is lexical."""
+    """Loads the embedding model (once per process, a few seconds) unless retrieval is lexical.
+
+    The knowledge base starts empty; `_knowledge` fills it with the published content."""
     thresholds = Thresholds(
         answer=settings.faq_answer_threshold,
         clarify=settings.faq_clarify_threshold,
         margin=settings.faq_clarify_margin,
     )
     if settings.faq_retriever == "lexical":
-        return KnowledgeBase.from_file(settings.faq_seed_path, thresholds)
+        return KnowledgeBase([], thresholds)
     if settings.faq_retriever != "semantic":
         raise ValueError(
             f"FAQ_RETRIEVER must be semantic or lexical, not {settings.faq_retriever!r}"
         )
-    return KnowledgeBase.from_file(
-        settings.faq_seed_path,
+    return KnowledgeBase(
+        [],
         thresholds,
         embedder=shared_embedder(settings.faq_embedding_model),
         weights=ScoringWeights(
@@ -88,6 +94,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.create_tables()
     yield
     await db.dispose()
+
+
+async def _knowledge(app: web.Application) -> AsyncIterator[None]:
+    """Seeds an empty content store, serves the published content, follows later changes."""
+    live = app[keys.LIVE_CONTENT]
+    settings = app[keys.SETTINGS]
+    await live.seed(settings.faq_seed_path)
+    await live.load()
+    watcher = asyncio.create_task(live.watch(settings.faq_content_poll_s))
+    yield
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:

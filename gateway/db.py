@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 # Importing the models registers their tables on SQLModel.metadata.
 import conversations.models  # noqa: F401
 import handoff.models  # noqa: F401
+import knowledge.models  # noqa: F401
 
 
 class Database:
