@@ -17,7 +17,7 @@ import numpy as np
 
 from .content import FaqEntry
 from .embeddings import Embedder
-from .similarity import cosine, mean_rows, vectorise
+from .similarity import unit_rows, vectorise
 
 DEFAULT_PROMISE_WORDS = ("guarantee", "guaranteed", "definitely", "absolutely", "always", "never")
 _CHUNK = 256
@@ -28,7 +28,7 @@ class LintConfig:
     promise_words: tuple[str, ...] = DEFAULT_PROMISE_WORDS
     max_answer_chars: int = 800
     duplicate_threshold: float = 0.9
-    confusion_margin: float = 0.0  # how much closer another entry must be to be reported
+    confusion_margin: float = 0.02  # how much better another entry must match to be reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,61 +91,83 @@ def _promises(entries: Sequence[FaqEntry], config: LintConfig) -> list[Finding]:
 def _similarity(
     entries: Sequence[FaqEntry], config: LintConfig, embedder: Embedder | None
 ) -> list[Finding]:
-    texts: list[str] = []
-    owner: list[int] = []
-    for i, e in enumerate(entries):
-        for phrasing in e.all_phrasings:
-            texts.append(phrasing)
-            owner.append(i)
-    owners = np.asarray(owner)
+    texts = [p for e in entries for p in e.all_phrasings]
+    owners = np.repeat(np.arange(len(entries)), [len(e.all_phrasings) for e in entries])
+    starts = np.concatenate([[0], np.cumsum([len(e.all_phrasings) for e in entries])[:-1]])
     vectors = vectorise(texts, embedder)
-    groups = [np.flatnonzero(owners == i).tolist() for i in range(len(entries))]
-    found: list[Finding] = []
+    sums = np.zeros((len(entries), vectors.shape[1]), dtype=np.float32)
+    np.add.at(sums, owners, vectors)
+    prototypes = unit_rows(sums)
+    return [
+        *_near_duplicates(entries, prototypes, config),
+        *_confusable(entries, texts, vectors, owners, starts, sums, prototypes, config),
+    ]
 
-    prototypes = mean_rows(vectors, groups)
-    reported: set[tuple[int, int]] = set()
+
+def _near_duplicates(
+    entries: Sequence[FaqEntry], prototypes: np.ndarray, config: LintConfig
+) -> list[Finding]:
+    found = []
     for start in range(0, len(entries), _CHUNK):
-        sims = cosine(prototypes[start : start + _CHUNK], prototypes)
+        sims = prototypes[start : start + _CHUNK] @ prototypes.T
         for row, col in zip(*np.nonzero(sims >= config.duplicate_threshold), strict=True):
             a, b = start + int(row), int(col)
-            if a < b and (a, b) not in reported:
-                reported.add((a, b))
+            if a < b:
+                similarity = float(sims[row, col])
                 found.append(
                     Finding(
                         "near_duplicate",
                         entries[a].id,
-                        f"nearly the same as '{entries[b].id}' "
-                        f"(similarity {float(sims[row, col]):.2f})",
+                        f"nearly the same as '{entries[b].id}' (similarity {similarity:.2f})",
                         other_id=entries[b].id,
-                        detail={"similarity": round(float(sims[row, col]), 3)},
+                        detail={"similarity": round(similarity, 3)},
                     )
                 )
+    return found
 
+
+def _confusable(
+    entries: Sequence[FaqEntry],
+    texts: list[str],
+    vectors: np.ndarray,
+    owners: np.ndarray,
+    starts: np.ndarray,
+    sums: np.ndarray,
+    prototypes: np.ndarray,
+    config: LintConfig,
+) -> list[Finding]:
+    """Each phrasing, left out of its own entry, scored against every entry the way retrieval
+    scores a question: half its nearest phrasing, half the entry's mean vector."""
+    found = []
     for start in range(0, len(texts), _CHUNK):
-        sims = cosine(vectors[start : start + _CHUNK], vectors)
-        for row in range(sims.shape[0]):
+        chunk = vectors[start : start + _CHUNK]
+        sims = chunk @ vectors.T
+        proto = chunk @ prototypes.T
+        for row in range(len(chunk)):
             i = start + row
-            mine = owners == owners[i]
-            if mine.sum() < 2:
-                continue  # a lone phrasing has nothing of its own to compare with
-            scores = sims[row].copy()
-            scores[i] = -np.inf
-            own = float(scores[mine].max())
-            scores[mine] = -np.inf
-            other_row = int(scores.argmax())
-            other = float(scores[other_row])
-            if other > own + config.confusion_margin:
-                entry, rival = entries[owners[i]], entries[owners[other_row]]
+            own = int(owners[i])
+            if len(entries[own].all_phrasings) < 2:
+                continue  # a lone question has nothing of its own to compare with
+            sims[row, i] = -np.inf
+            nearest = np.maximum.reduceat(sims[row], starts)
+            rest = sums[own] - vectors[i]
+            own_proto = float(rest @ vectors[i]) / max(float(np.linalg.norm(rest)), 1e-12)
+            scores = 0.5 * nearest + 0.5 * proto[row]
+            mine = 0.5 * float(nearest[own]) + 0.5 * own_proto
+            scores[own] = -np.inf
+            rival = int(scores.argmax())
+            if scores[rival] > mine + config.confusion_margin:
+                other = float(scores[rival])
                 found.append(
                     Finding(
                         "confusable_phrasing",
-                        entry.id,
-                        f"'{texts[i]}' is closer to '{rival.id}' ({other:.2f}: "
-                        f"'{texts[other_row]}') than to its own entry ({own:.2f})",
-                        other_id=rival.id,
+                        entries[own].id,
+                        f"'{texts[i]}' matches '{entries[rival].id}' ({other:.2f}) better than "
+                        f"its own entry ({mine:.2f})",
+                        other_id=entries[rival].id,
                         detail={
                             "phrasing": texts[i],
-                            "own": round(own, 3),
+                            "own": round(mine, 3),
                             "other": round(other, 3),
                         },
                     )
