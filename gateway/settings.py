@@ -75,6 +75,11 @@ class Settings(BaseSettings):
             return [word.strip() for word in value.split(",") if word.strip()]
         return value
 
+    # Staff accounts: login sessions for agents, supervisors and content staff.
+    staff_session_hours: float = Field(default=12.0, alias="STAFF_SESSION_HOURS")
+    # On an install without staff users, `admin` is created with a random password in this file.
+    staff_first_admin_file: Path | None = Field(default=None, alias="STAFF_FIRST_ADMIN_FILE")
+
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console
 
@@ -104,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def resolved_faq_index_dir(self) -> Path:
         return self.faq_index_dir or self.var_dir / "knowledge" / "faq-index"
+
+    @property
+    def resolved_first_admin_file(self) -> Path:
+        return self.staff_first_admin_file or self.var_dir / "first-admin-password.txt"
 
     @property
     def base_url(self) -> str:
