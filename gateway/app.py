@@ -14,7 +14,9 @@ from aiohttp import web
 from accounts import setup_accounts
 from bot.actions import ActionServices, build_actions
 from connectors import build_adapters
+from curation import setup_curation
 from knowledge import KnowledgeBase, LiveContent, ScoringWeights, Thresholds, shared_embedder
+from knowledge.lint import LintConfig
 
 from . import keys
 from .actions_server import create_actions_app
@@ -66,6 +68,16 @@ def create_app(settings: Settings) -> web.Application:
         session_hours=settings.staff_session_hours,
         secure_cookie=settings.base_url.startswith("https://"),
         first_admin_file=settings.resolved_first_admin_file,
+    )
+    setup_curation(
+        app,
+        app[keys.LIVE_CONTENT],
+        lint_config=LintConfig(
+            promise_words=tuple(settings.faq_lint_promise_words),
+            max_answer_chars=settings.faq_lint_max_answer_chars,
+            duplicate_threshold=settings.faq_lint_duplicate_threshold,
+        ),
+        group_threshold=settings.faq_unanswered_group_threshold,
     )
     return app
 

@@ -209,13 +209,13 @@ def _csv_rows(text: str, name: str) -> list[tuple[int | None, Any]]:
     return rows
 
 
-def _lines(cell: str) -> list[str]:
+def lines_of(cell: str) -> list[str]:
     return [line.strip() for line in cell.splitlines() if line.strip()]
 
 
-def _csv_pairs(cell: str, keys: tuple[str, str]) -> list[dict[str, str]]:
+def pairs_from_lines(cell: str, keys: tuple[str, str]) -> list[dict[str, str]]:
     pairs = []
-    for line in _lines(cell):
+    for line in lines_of(cell):
         title, sep, value = line.rpartition("|")
         if not sep or not title.strip() or not value.strip():
             raise ContentError(f"{keys[0]}s: '{line}' is not 'title | {keys[1]}'")
@@ -229,11 +229,11 @@ def _csv_entry(row: dict[str, str]) -> dict[str, Any]:
         "topic": row["topic"],
         "question": row["question"],
         "answer": row["answer"],
-        "phrasings": _lines(row.get("phrasings", "")),
+        "phrasings": lines_of(row.get("phrasings", "")),
         "tags": [t.strip() for t in row.get("tags", "").split(",") if t.strip()],
         "locale": row.get("locale", "").strip() or "en",
-        "links": _csv_pairs(row.get("links", ""), ("title", "url")),
-        "buttons": _csv_pairs(row.get("buttons", ""), ("title", "payload")),
+        "links": pairs_from_lines(row.get("links", ""), ("title", "url")),
+        "buttons": pairs_from_lines(row.get("buttons", ""), ("title", "payload")),
         "status": row.get("status", "").strip() or None,
     }
 

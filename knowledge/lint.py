@@ -31,6 +31,9 @@ class LintConfig:
     confusion_margin: float = 0.02  # how much better another entry must match to be reported
 
 
+DEFAULT_CONFIG = LintConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     check: str  # near_duplicate | confusable_phrasing | empty_answer | long_answer | promise
@@ -41,7 +44,9 @@ class Finding:
 
 
 def lint(
-    entries: Sequence[FaqEntry], config: LintConfig = LintConfig(), embedder: Embedder | None = None
+    entries: Sequence[FaqEntry],
+    config: LintConfig = DEFAULT_CONFIG,
+    embedder: Embedder | None = None,
 ) -> list[Finding]:
     findings = [*_answers(entries, config), *_promises(entries, config)]
     if len(entries) > 1:

@@ -19,7 +19,7 @@ from .models import UnansweredQuestion
 from .similarity import cosine, vectorise
 
 DEFAULT_GROUP_THRESHOLD = 0.7  # embeddings; TF-IDF cosines run lower
-LEXICAL_GROUP_THRESHOLD = 0.5
+LEXICAL_GROUP_THRESHOLD = 0.35
 
 
 @dataclass(frozen=True, slots=True)
