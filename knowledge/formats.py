@@ -78,32 +78,32 @@ def decode(raw: bytes, name: str) -> str:
 
 
 def parse_text(text: str, fmt: str, name: str = "<input>") -> list[FileEntry]:
+    errors = _Errors(name)
     if fmt == "csv":
-        rows = _csv_rows(text, name)
+        rows = _csv_rows(text, name, errors)
     else:
         rows = _document_rows(text, fmt, name)
-    return _entries(rows, name)
+    return _entries(rows, errors)
 
 
 class _Errors:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.messages: list[str] = []
+        self.messages: list[tuple[int, str]] = []
 
     def add(self, line: int | None, message: str) -> None:
         where = f"{self.name} line {line}" if line else self.name
-        self.messages.append(f"{where}: {message}")
+        self.messages.append((line or 0, f"{where}: {message}"))
 
     def raise_if_any(self) -> None:
         if self.messages:
-            shown = self.messages[:MAX_ERRORS]
+            shown = [m for _, m in sorted(self.messages, key=lambda m: m[0])[:MAX_ERRORS]]
             more = len(self.messages) - len(shown)
             tail = [f"... and {more} more"] if more > 0 else []
             raise ContentError("\n".join([*shown, *tail]))
 
 
-def _entries(rows: list[tuple[int | None, Any]], name: str) -> list[FileEntry]:
-    errors = _Errors(name)
+def _entries(rows: list[tuple[int | None, Any]], errors: _Errors) -> list[FileEntry]:
     result: list[FileEntry] = []
     first_line: dict[str, int | None] = {}
     for line, raw in rows:
@@ -120,7 +120,7 @@ def _entries(rows: list[tuple[int | None, Any]], name: str) -> list[FileEntry]:
         result.append(FileEntry(entry, status, line or 0))
     errors.raise_if_any()
     if not result:
-        raise ContentError(f"{name}: no entries")
+        raise ContentError(f"{errors.name}: no entries")
     return result
 
 
@@ -170,7 +170,7 @@ def _item_lines(text: str, count: int) -> list[int | None]:
     return [item.start_mark.line + 1 for item in node.value]
 
 
-def _csv_rows(text: str, name: str) -> list[tuple[int | None, Any]]:
+def _csv_rows(text: str, name: str, errors: _Errors) -> list[tuple[int | None, Any]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -184,7 +184,6 @@ def _csv_rows(text: str, name: str) -> list[tuple[int | None, Any]]:
         parts = [f"missing column(s) {', '.join(missing)}"] if missing else []
         parts += [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
         raise ContentError(f"{name} line 1: {'; '.join(parts)}")
-    errors = _Errors(name)
     rows: list[tuple[int | None, Any]] = []
     while True:
         start = reader.line_num + 1
@@ -205,7 +204,6 @@ def _csv_rows(text: str, name: str) -> list[tuple[int | None, Any]]:
             rows.append((start, _csv_entry(row)))
         except ContentError as exc:
             errors.add(start, str(exc))
-    errors.raise_if_any()
     return rows
 
 

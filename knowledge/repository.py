@@ -8,6 +8,7 @@ equal to an old one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -449,12 +450,17 @@ async def _claim_unanswered(
     return found
 
 
+def same_question_key(text: str) -> str:
+    """Questions that differ only in case, spacing or punctuation are the same question."""
+    return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
+
+
 def _merge_phrasings(entry: FaqEntry, questions: Sequence[str]) -> tuple[str, ...]:
-    seen = {p.casefold() for p in entry.all_phrasings}
+    seen = {same_question_key(p) for p in entry.all_phrasings}
     added = []
     for question in questions:
-        if question.casefold() not in seen:
-            seen.add(question.casefold())
+        if same_question_key(question) not in seen:
+            seen.add(same_question_key(question))
             added.append(question)
     return (*entry.phrasings, *added)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .embeddings import Embedder
 from .models import UnansweredQuestion
+from .repository import same_question_key
 from .similarity import cosine, vectorise
 
 DEFAULT_GROUP_THRESHOLD = 0.7  # embeddings; TF-IDF cosines run lower
@@ -41,9 +42,12 @@ class QuestionGroup:
     @property
     def label(self) -> str:
         """The most frequent wording (the newest among equals)."""
-        counts = Counter(q.question.casefold() for q in self.questions)
+        keys = [same_question_key(q.question) for q in self.questions]
+        counts = Counter(keys)
         top = max(counts.values())
-        return next(q.question for q in self.questions if counts[q.question.casefold()] == top)
+        return next(
+            q.question for q, k in zip(self.questions, keys, strict=True) if counts[k] == top
+        )
 
     @property
     def nearest_entry(self) -> str | None:
@@ -55,7 +59,7 @@ class QuestionGroup:
     def distinct_questions(self) -> list[str]:
         seen: dict[str, str] = {}
         for q in self.questions:
-            seen.setdefault(q.question.casefold(), q.question)
+            seen.setdefault(same_question_key(q.question), q.question)
         return list(seen.values())
 
 
