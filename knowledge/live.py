@@ -43,23 +43,27 @@ class LiveContent:
     async def load(self) -> int:
         """Serve what is published now; returns the knowledge base's content version."""
         async with self._lock:
-            async with self.transaction() as session:
-                revision = await repository.content_revision(session)
-                entries = await repository.published_entries(session)
-            # Embedding the phrasings is CPU work: off the event loop.
-            version = await asyncio.to_thread(self.knowledge.publish, entries)
-            self.revision = revision
+            return await self._load()
+
+    async def _load(self) -> int:
+        async with self.transaction() as session:
+            revision = await repository.content_revision(session)
+            entries = await repository.published_entries(session)
+        # Embedding the phrasings is CPU work: off the event loop.
+        version = await asyncio.to_thread(self.knowledge.publish, entries)
+        self.revision = revision
         log.info("knowledge.published", entries=len(entries), version=version)
         return version
 
     async def refresh(self) -> bool:
         """Reload if the stored content changed since the last load."""
-        async with self.transaction() as session:
-            revision = await repository.content_revision(session)
-        if revision == self.revision:
-            return False
-        await self.load()
-        return True
+        async with self._lock:
+            async with self.transaction() as session:
+                revision = await repository.content_revision(session)
+            if revision == self.revision:
+                return False
+            await self._load()
+            return True
 
     async def watch(self, interval_s: float) -> None:
         while True:
