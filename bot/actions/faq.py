@@ -90,7 +90,7 @@ class ActionAnswerFaq(Action):
         unanswered (not found, clarify) is also kept for content staff to act on."""
         score = best.score if best is not None else (1.0 if entry is not None else 0.0)
         async with self.services.transaction() as session:
-            if entry is None and question:
+            if entry is None and question and not question.startswith("/"):  # not a payload
                 await repository.record_unanswered(
                     session,
                     question,
