@@ -8,7 +8,10 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -20,12 +23,14 @@ from tests.e2e.conftest import query, rest
 from tests.harness import GatewayProcess
 
 # The first test of a run starts Rasa and the gateway (minutes on a busy machine).
+T = TypeVar("T")
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 PASSWORD = "content staff password"
 SCRIPT = "<script>window.__owned=1</script>"
 IMG = '<img src=x onerror="window.__owned=2">'
 QUESTION = f"Can I engrave {SCRIPT} a name on a mug {IMG}?"
 ANSWER = f"Yes {IMG}: engraving costs EUR 5 {SCRIPT} per item."
+STUDENT_ANSWER = f"Students get 10% off {SCRIPT}{IMG} after verifying their status."
 
 
 def create_content_user(gateway: GatewayProcess, username: str) -> None:
@@ -57,6 +62,12 @@ def log_in(page: Page, gateway: GatewayProcess, username: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{gateway.url}/admin/knowledge")
+
+
+def in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Playwright's sync API runs an event loop in this thread: run the coroutine in another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def assert_nothing_ran(page: Page) -> None:
@@ -108,12 +119,18 @@ def test_content_staff_write_publish_and_try_an_entry(
     expect(page.locator("tr.version")).to_have_count(2)
     assert_nothing_ran(page)
 
-    # The customer asks in the widget and reads the answer as text.
+    # An edited, republished answer reaches the customer in the widget, as text.
+    page.goto(f"{gateway.url}/admin/knowledge/entries/student-discount")
+    page.fill("#f-answer", STUDENT_ANSWER)
+    page.click("#save-button")
+    expect(page.locator(".badge")).to_have_text("unpublished changes")
+    page.click("#publish-button")
+    expect(page.locator(".badge")).to_have_count(0)
     page.goto(f"{gateway.url}/")
     page.wait_for_function("window.switchboardChat && window.switchboardChat.state() === 'online'")
-    page.fill("#chat-input", "do you do engraving")
+    page.fill("#chat-input", "do you have a student discount")
     page.keyboard.press("Enter")
-    expect(page.locator(".msg-out", has_text="engraving costs EUR 5")).to_be_visible(timeout=30_000)
+    expect(page.locator(".msg-out", has_text="Students get 10% off")).to_be_visible(timeout=60_000)
     expect(page.locator(".msg-out", has_text=SCRIPT)).to_be_visible()
     assert page.evaluate("window.__owned") is None
     assert page.locator("#chat-messages img[src='x'], #chat-messages script").count() == 0
@@ -134,16 +151,21 @@ async def _record_hostile_question(database_url: str) -> None:
 def test_unanswered_questions_are_shown_as_text_and_become_phrasings(
     page: Page, gateway: GatewayProcess, artifacts: Path
 ) -> None:
+    # Shop questions the content has no answer for: Rasa sends those it reads as FAQ
+    # questions to the FAQ action, which keeps the ones it cannot answer.
     asked = [
         "do you sell refurbished phones?",
-        "Do you sell refurbished phones",
-        "are refurbished phones available",
+        "can i pay with bitcoin",
+        "do you have a discount for teachers",
+        "how do i check my loyalty card balance",
+        "is shipping free to the moon",
     ]
     for text in asked:
-        asyncio.run(rest(gateway, f"unanswered-{time.monotonic_ns()}", text))
+        in_thread(rest(gateway, f"unanswered-{time.monotonic_ns()}", text))
     recorded = query(gateway, "SELECT question, decision FROM faq_unanswered")
-    assert {q for q, _ in recorded} & set(asked), recorded  # the FAQ action kept them
-    asyncio.run(_record_hostile_question(gateway.env["DATABASE_URL"]))
+    assert {q for q, _ in recorded} & set(asked), recorded
+    assert {d for _, d in recorded} <= {"not_found", "clarify"}
+    in_thread(_record_hostile_question(gateway.env["DATABASE_URL"]))
 
     create_content_user(gateway, "cleo.content")
     log_in(page, gateway, "cleo.content")
