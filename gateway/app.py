@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +14,9 @@ from aiohttp import web
 from accounts import setup_accounts
 from bot.actions import ActionServices, build_actions
 from connectors import build_adapters
-from knowledge import KnowledgeBase, ScoringWeights, Thresholds, shared_embedder
+from curation import setup_curation
+from knowledge import KnowledgeBase, LiveContent, ScoringWeights, Thresholds, shared_embedder
+from knowledge.lint import LintConfig
 
 from . import keys
 from .actions_server import create_actions_app
@@ -45,6 +49,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.OUTBOX] = outbox
     app[keys.INBOUND] = inbound
     app[keys.KNOWLEDGE] = knowledge
+    app[keys.LIVE_CONTENT] = LiveContent(knowledge, db.transaction)
 
     for adapter in adapters.values():
         adapter.mount(app, inbound)
@@ -52,6 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_knowledge)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_outbox)
     app.cleanup_ctx.append(_actions_server)
@@ -63,24 +69,36 @@ def create_app(settings: Settings) -> web.Application:
         secure_cookie=settings.base_url.startswith("https://"),
         first_admin_file=settings.resolved_first_admin_file,
     )
+    setup_curation(
+        app,
+        app[keys.LIVE_CONTENT],
+        lint_config=LintConfig(
+            promise_words=tuple(settings.faq_lint_promise_words),
+            max_answer_chars=settings.faq_lint_max_answer_chars,
+            duplicate_threshold=settings.faq_lint_duplicate_threshold,
+        ),
+        group_threshold=settings.faq_unanswered_group_threshold,
+    )
     return app
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
-    """Loads the embedding model (once per process, a few seconds) unless retrieval is lexical."""
+    """Loads the embedding model (once per process, a few seconds) unless retrieval is lexical.
+
+    The knowledge base starts empty; `_knowledge` fills it with the published content."""
     thresholds = Thresholds(
         answer=settings.faq_answer_threshold,
         clarify=settings.faq_clarify_threshold,
         margin=settings.faq_clarify_margin,
     )
     if settings.faq_retriever == "lexical":
-        return KnowledgeBase.from_file(settings.faq_seed_path, thresholds)
+        return KnowledgeBase([], thresholds)
     if settings.faq_retriever != "semantic":
         raise ValueError(
             f"FAQ_RETRIEVER must be semantic or lexical, not {settings.faq_retriever!r}"
         )
-    return KnowledgeBase.from_file(
-        settings.faq_seed_path,
+    return KnowledgeBase(
+        [],
         thresholds,
         embedder=shared_embedder(settings.faq_embedding_model),
         weights=ScoringWeights(
@@ -97,6 +115,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.create_tables()
     yield
     await db.dispose()
+
+
+async def _knowledge(app: web.Application) -> AsyncIterator[None]:
+    """Seeds an empty content store, serves the published content, follows later changes."""
+    live = app[keys.LIVE_CONTENT]
+    settings = app[keys.SETTINGS]
+    await live.seed(settings.faq_seed_path)
+    await live.load()
+    watcher = asyncio.create_task(live.watch(settings.faq_content_poll_s))
+    yield
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:

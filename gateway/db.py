@@ -18,6 +18,7 @@ import accounts.models  # noqa: F401
 import conversations.channel_state
 import conversations.models  # noqa: F401
 import handoff.models  # noqa: F401
+import knowledge.models  # noqa: F401
 
 
 class Database:

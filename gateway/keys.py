@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from connectors import ChannelAdapter
-from knowledge import KnowledgeBase
+from knowledge import KnowledgeBase, LiveContent
 
 from .db import Database
 from .inbound import Inbound
@@ -20,3 +20,4 @@ ADAPTERS = web.AppKey("adapters", dict[str, ChannelAdapter])
 OUTBOX = web.AppKey("outbox", Outbox)
 INBOUND = web.AppKey("inbound", Inbound)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+LIVE_CONTENT = web.AppKey("live_content", LiveContent)

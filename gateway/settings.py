@@ -54,6 +54,27 @@ class Settings(BaseSettings):
     faq_weight_prototype: float = Field(default=0.4, alias="FAQ_WEIGHT_PROTOTYPE")
     faq_weight_lexical: float = Field(default=0.15, alias="FAQ_WEIGHT_LEXICAL")
 
+    # FAQ content tools. The content lives in the database, imported once from FAQ_SEED_PATH
+    # into an empty one; a gateway polls for content published by another process (the CLI,
+    # another replica). Lint and the grouping of unanswered questions are tuned here.
+    faq_content_poll_s: float = Field(default=5.0, alias="FAQ_CONTENT_POLL_S")
+    faq_lint_promise_words: Annotated[list[str], NoDecode] = Field(
+        default=["guarantee", "guaranteed", "definitely", "absolutely", "always", "never"],
+        alias="FAQ_LINT_PROMISE_WORDS",
+    )
+    faq_lint_max_answer_chars: int = Field(default=800, alias="FAQ_LINT_MAX_ANSWER_CHARS")
+    faq_lint_duplicate_threshold: float = Field(default=0.9, alias="FAQ_LINT_DUPLICATE_THRESHOLD")
+    faq_unanswered_group_threshold: float | None = Field(
+        default=None, alias="FAQ_UNANSWERED_GROUP_THRESHOLD"
+    )
+
+    @field_validator("faq_lint_promise_words", mode="before")
+    @classmethod
+    def _split_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [word.strip() for word in value.split(",") if word.strip()]
+        return value
+
     # Staff accounts: login sessions for agents, supervisors and content staff.
     staff_session_hours: float = Field(default=12.0, alias="STAFF_SESSION_HOURS")
     # On an install without staff users, `admin` is created with a random password in this file.

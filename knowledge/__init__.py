@@ -1,9 +1,11 @@
 """FAQ content and retrieval: what the bot answers customers' questions from."""
 
+from . import repository
 from .base import KnowledgeBase
 from .content import ContentError, FaqEntry, Link, QuickReply, load_entries
 from .embeddings import Embedder, default_model_path, shared_embedder
 from .index import IndexParams, Row, VectorIndex
+from .live import LiveContent
 from .retrieval import Answer, BM25Index, Decision, LexicalIndex, Match, Thresholds
 from .semantic import ScoringWeights, SemanticRetriever
 
@@ -18,6 +20,7 @@ __all__ = [
     "KnowledgeBase",
     "LexicalIndex",
     "Link",
+    "LiveContent",
     "Match",
     "QuickReply",
     "Row",
@@ -27,5 +30,6 @@ __all__ = [
     "VectorIndex",
     "default_model_path",
     "load_entries",
+    "repository",
     "shared_embedder",
 ]

@@ -1,4 +1,5 @@
-"""`python -m knowledge calibrate --data <csv|yml>`: weights and thresholds from held-out data."""
+"""`python -m knowledge calibrate --data <csv|yml>`: weights and thresholds from held-out data;
+`import`, `export`, `lint`, `reindex`, `ask`: content commands (`knowledge/cli.py`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import cli
 from .calibration import calibrate, load_examples
 from .embeddings import Embedder
 from .semantic import ScoringWeights
@@ -29,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--model", type=Path, default=None, help="sentence-transformers model dir")
     cal.add_argument("--no-tune", action="store_true", help="keep the given weights")
     cal.add_argument("--weights", type=float, nargs=3, metavar=("BEST", "PROTO", "LEX"))
+    cli.add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in cli.COMMANDS:
+        return cli.run(args)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     weights = ScoringWeights(*args.weights) if args.weights else ScoringWeights()

@@ -64,7 +64,7 @@ class KnowledgeBase:
 
     def _build(self, entries: list[FaqEntry], version: int) -> _Published:
         retriever: Retriever
-        if self.embedder is None:
+        if self.embedder is None or not entries:
             retriever = LexicalIndex(entries)
         elif self.index_dir is not None:
             retriever = SemanticRetriever.cached(

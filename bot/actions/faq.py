@@ -10,7 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from conversations import store
-from knowledge import Decision, FaqEntry
+from knowledge import Decision, FaqEntry, Match, repository
 
 from .services import ActionServices
 
@@ -50,7 +50,7 @@ class ActionAnswerFaq(Action):
         entry = kb.get(chosen) if isinstance(chosen, str) else None
         if entry is not None:
             self._answer(dispatcher, entry)
-            await self._record(tracker.sender_id, "chosen", entry, 1.0)
+            await self._record(tracker.sender_id, "chosen", entry, None)
             return []
 
         question = (tracker.latest_message or {}).get("text") or ""
@@ -59,7 +59,7 @@ class ActionAnswerFaq(Action):
         best = result.best
         if result.decision == Decision.ANSWER and best is not None:
             self._answer(dispatcher, best.entry)
-            await self._record(tracker.sender_id, "answer", best.entry, best.score)
+            await self._record(tracker.sender_id, "answer", best.entry, best)
         elif result.decision == Decision.CLARIFY:
             buttons = [
                 {"title": m.entry.question, "payload": faq_payload(m.entry.id)}
@@ -67,14 +67,10 @@ class ActionAnswerFaq(Action):
             ]
             buttons.append({"title": "Something else", "payload": "/deny"})
             dispatcher.utter_message(text=CLARIFY_TEXT, buttons=buttons)
-            await self._record(
-                tracker.sender_id, "clarify", None, best.score if best else 0.0, question
-            )
+            await self._record(tracker.sender_id, "clarify", None, best, question)
         else:
             dispatcher.utter_message(text=NOT_FOUND_TEXT, buttons=OFFER_HUMAN_BUTTONS)
-            await self._record(
-                tracker.sender_id, "not_found", None, best.score if best else 0.0, question
-            )
+            await self._record(tracker.sender_id, "not_found", None, best, question)
         return []
 
     @staticmethod
@@ -87,11 +83,22 @@ class ActionAnswerFaq(Action):
         conversation_id: str,
         decision: str,
         entry: FaqEntry | None,
-        score: float,
+        best: Match | None,
         question: str | None = None,
     ) -> None:
-        """Every answer records the entry, its version and the score (for content staff)."""
+        """Every answer records the entry, its version and the score; a question left
+        unanswered (not found, clarify) is also kept for content staff to act on."""
+        score = best.score if best is not None else (1.0 if entry is not None else 0.0)
         async with self.services.transaction() as session:
+            if entry is None and question and not question.startswith("/"):  # not a payload
+                await repository.record_unanswered(
+                    session,
+                    question,
+                    decision,
+                    score,
+                    best_entry=best.entry.id if best else None,
+                    conversation_id=conversation_id,
+                )
             if await store.get_conversation(session, conversation_id) is None:
                 return  # a conversation Rasa holds but the gateway never stored (test runs)
             await store.append_event(
