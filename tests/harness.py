@@ -69,7 +69,7 @@ class GatewayProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_http(f"{self.url}/webchat/ws", 60, self._process)
+        wait_http(f"{self.url}/webchat/ws", 180, self._process)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         process, self._process = self._process, None
