@@ -52,6 +52,7 @@ DATASET = ROOT.parent / "shared/datasets/banking77"
 RASA_PYTHON = ROOT / ".venv-rasa/bin/python"
 DIET_SCRIPT = ROOT / "bench/diet.py"
 SHOT_SEED = 13
+PARTS = ("banking77", "diet", "scale")
 TUNE_SEEDS = (1, 2, 3)
 
 
@@ -368,6 +369,13 @@ def main() -> int:
     parser.add_argument("--hnsw-ef-construction", type=int, default=40)
     parser.add_argument("--pq-m", type=int, default=96, help="PQ sub-quantisers (4 bits each)")
     parser.add_argument("--k-factor", type=int, nargs="+", default=[10, 100, 300])
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=list(PARTS),
+        choices=PARTS,
+        help="run only some parts (each prints its own sections of the one JSON object)",
+    )
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-diet", action="store_true")
     parser.add_argument("--diet-epochs", type=int, default=40, help="the bot trains 60")
@@ -386,35 +394,37 @@ def main() -> int:
     train = load_examples(args.data / "train.csv")
     test_by_category = load_examples(args.data / "test.csv")
     test = [(t, c) for c, texts in sorted(test_by_category.items()) for t in texts]
-    embedder = Embedder()
-    vec = Vectoriser(embedder, [t for ts in train.values() for t in ts] + [t for t, _ in test])
-    print(f"embedded in {vec.seconds:.0f}s ({vec.rate:.0f}/s)", file=sys.stderr)
-
-    full, nn_full, bm25_full = regime("full", train, test, embedder, vec, "full" in args.finetune)
     ten = sample_per_category(train, 10, SHOT_SEED)
-    shot, nn_shot, bm25_shot = regime("10shot", ten, test, embedder, vec, "10shot" in args.finetune)
-    baselines: dict[str, object] = {
-        "minilm_nn": {"full": nn_full, "10shot": nn_shot},
-        "bm25": {"full": bm25_full, "10shot": bm25_shot},
-    }
-    if not args.skip_diet:
+    result: dict[str, object] = {"bench": "knowledge", "machine": machine()}
+    baselines: dict[str, object] = {}
+    if "banking77" in args.parts:
+        embedder = Embedder()
+        texts = [t for ts in train.values() for t in ts] + [t for t, _ in test]
+        vec = Vectoriser(embedder, texts)
+        print(f"embedded in {vec.seconds:.0f}s ({vec.rate:.0f}/s)", file=sys.stderr)
+        full, nn_full, bm25_full = regime(
+            "full", train, test, embedder, vec, "full" in args.finetune
+        )
+        shot, nn_shot, bm25_shot = regime(
+            "10shot", ten, test, embedder, vec, "10shot" in args.finetune
+        )
+        result["banking77"] = {
+            "test_questions": len(test),
+            "embedding_rate_per_s": round(vec.rate, 1),
+            "full": full,
+            "10shot": shot,
+        }
+        baselines["minilm_nn"] = {"full": nn_full, "10shot": nn_shot}
+        baselines["bm25"] = {"full": bm25_full, "10shot": bm25_shot}
+    if "diet" in args.parts and not args.skip_diet:
         diet = {}
         for name, examples in (("full", train), ("10shot", ten)):
             diet[name] = diet_baseline(examples, test, args.diet_epochs, args.diet_timeout)
             print(f"{name}: DIET {diet[name].get('top1')}", file=sys.stderr)
         baselines["diet"] = diet
-    result: dict[str, object] = {
-        "bench": "knowledge",
-        "machine": machine(),
-        "banking77": {
-            "test_questions": len(test),
-            "embedding_rate_per_s": round(vec.rate, 1),
-            "full": full,
-            "10shot": shot,
-        },
-        "baselines": baselines,
-    }
-    if not args.skip_scale and args.scale:
+    if baselines:
+        result["baselines"] = baselines
+    if "scale" in args.parts and not args.skip_scale and args.scale:
         result["scale_1m"] = scale_run(args)
     result["runtime_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result))

@@ -30,6 +30,7 @@ from .content import FaqEntry
 from .embeddings import default_model_path
 
 MODEL_MARKER = "config_sentence_transformers.json"
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "var/knowledge/embedder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "or FAQ YAML); the gateway uses the result when it is at var/knowledge/embedder.",
     )
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--output", type=Path, default=Path("var/knowledge/embedder"))
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--base-model", type=Path, default=None)
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
