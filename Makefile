@@ -38,7 +38,7 @@ lint: $(VENV)/.installed
 bench-turns: deps $(MODEL)
 	$(APP_PY) -m bench.turns
 
-bench-knowledge: $(VENV)/.installed
+bench-knowledge: deps
 	$(APP_PY) -m bench.knowledge
 
 model: $(MODEL)

@@ -163,6 +163,15 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def resolved_faq_embedding_model(self) -> Path | None:
+        """FAQ_EMBEDDING_MODEL, else the model `python -m knowledge.finetune` wrote under
+        `var/knowledge/embedder` when there is one, else None (the packaged MiniLM)."""
+        if self.faq_embedding_model:
+            return self.faq_embedding_model
+        tuned = self.var_dir / "knowledge" / "embedder"
+        return tuned if (tuned / "config_sentence_transformers.json").is_file() else None
+
+    @property
     def resolved_faq_index_dir(self) -> Path:
         return self.faq_index_dir or self.var_dir / "knowledge" / "faq-index"
 

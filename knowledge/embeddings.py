@@ -32,6 +32,16 @@ def normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+def model_identity(path: Path) -> str:
+    """The path and when its model was written: a model re-trained at the same path (see
+    `knowledge.finetune`) must not reuse an index built from the old one's vectors."""
+    try:
+        written = max(f.stat().st_mtime_ns for f in path.iterdir() if f.is_file())
+    except (OSError, ValueError):
+        written = 0
+    return f"{path}@{written}"
+
+
 class Embedder:
     def __init__(
         self,
@@ -56,12 +66,15 @@ class Embedder:
         if not self.model_path.is_dir():
             raise FileNotFoundError(f"embedding model not found at {self.model_path}")
         self._model = SentenceTransformer(str(self.model_path), device=device)
+        self._model.eval()
+        self._torch = torch
         dimension = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension
         )
         self.dimension = int(dimension() or 0)
         self.batch_size = batch_size
+        self.identity = model_identity(self.model_path)
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -79,6 +92,15 @@ class Embedder:
         )
         return normalise(vectors)
 
+    def embed_one(self, text: str) -> Vectors:
+        """A (1, dimension) row for one text, uncached: the model's forward pass on a batch of
+        one without `encode`'s batching machinery (sorting, padding plans, progress), which
+        costs more than the pass itself for a short question."""
+        with self._torch.inference_mode():
+            features = self._model.preprocess([text])
+            output = self._model(features)["sentence_embedding"]
+        return normalise(output.float().numpy())
+
     def encode_query(self, text: str) -> Vectors:
         """A (1, dimension) row for one question, cached."""
         key = " ".join(text.split())
@@ -87,7 +109,7 @@ class Embedder:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        vector = self.encode([key])
+        vector = self.embed_one(key)
         vector.setflags(write=False)
         with self._lock:
             self._cache[key] = vector

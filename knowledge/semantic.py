@@ -85,7 +85,7 @@ class SemanticRetriever:
         self._row_owner = np.asarray(owners, dtype=np.int64)
         self._prototypes = prototypes(vectors, owners, len(self.entries))
         self._lexical = LexicalIndex(list(self.entries)) if self.weights.lexical > 0 else None
-        self.fingerprint = content_fingerprint(self.entries, str(embedder.model_path))
+        self.fingerprint = content_fingerprint(self.entries, embedder.identity)
 
     @classmethod
     def cached(
@@ -98,7 +98,7 @@ class SemanticRetriever:
     ) -> SemanticRetriever:
         """Reuse the index under `index_dir` when it was built from the same content and model;
         otherwise build one and publish it there (atomically)."""
-        fingerprint = content_fingerprint(entries, str(embedder.model_path))
+        fingerprint = content_fingerprint(entries, embedder.identity)
         try:
             saved = VectorIndex.load(index_dir)
         except (OSError, ValueError, RuntimeError):
