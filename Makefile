@@ -10,7 +10,8 @@ RASA_VENV := .venv-rasa
 APP_PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 MODEL := var/models/switchboard.tar.gz
-RASA_DATA := training_data/nlu.yml training_data/rules.yml training_data/stories.yml
+RASA_DATA := training_data/nlu.yml training_data/rules.yml training_data/stories.yml \
+  training_data/orders_nlu.yml training_data/orders_dialogue.yml
 TRAINING_INPUTS := bot/config.yml bot/domain.yml $(RASA_DATA)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_FLAGS := --disable-pip-version-check --no-input

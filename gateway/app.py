@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from bot.actions import ActionServices, build_actions
+from commerce.wiring import REFUND_POLICY, SHOP, setup_commerce, start_shop
 from connectors import build_adapters
 from knowledge import KnowledgeBase, ScoringWeights, Thresholds, shared_embedder
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.cleanup_ctx.append(_database)
+    setup_commerce(app, settings, db)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_outbox)
     app.cleanup_ctx.append(_actions_server)
@@ -93,6 +95,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as http:
         app[keys.RASA].start(http)
+        start_shop(app, http)
         for adapter in app[keys.ADAPTERS].values():
             await adapter.start(http)
         yield
@@ -115,7 +118,10 @@ async def _actions_server(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     services = ActionServices(
-        knowledge=app[keys.KNOWLEDGE], transaction=app[keys.DATABASE].transaction
+        knowledge=app[keys.KNOWLEDGE],
+        transaction=app[keys.DATABASE].transaction,
+        shop=app[SHOP],
+        refund_policy=app[REFUND_POLICY],
     )
     actions_app = create_actions_app(
         build_actions(services), settings.actions_token, settings.max_body_bytes
