@@ -8,7 +8,7 @@ import re
 from .views import OrderDetails
 
 EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}")
-LAST_FOUR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+LAST_FOUR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
 
 
 def claim_in(text: str) -> str | None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from .models import NOT_SHIPPED, ON_THE_WAY, OrderStatus
 
-ORDER_NUMBER = re.compile(r"\d{4,8}")
+ORDER_NUMBER = re.compile(r"[0-9]{4,8}")
 MAX_ADDRESS_CHARS = 300
 MAX_REASON_CHARS = 500
 
