@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from gateway.rasa_process import RASA_BIN
 from gateway.settings import PROJECT_ROOT
 from tests.harness import ACTIONS_TOKEN, MODEL, GatewayProcess
@@ -41,6 +43,8 @@ def test_training_data_validates() -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
 
+# Loading the model and replaying every test story takes minutes on a busy 2-core machine.
+@pytest.mark.timeout(900)
 def test_conversation_tests_pass(gateway: GatewayProcess, artifacts: Path) -> None:
     out = artifacts / "rasa-test-core"
     result = rasa(
