@@ -170,13 +170,8 @@ class EmbeddedShop:
                     raise ShopError("already_refunded", "an item was refunded already") from None
                 return RefundOutcome(refund=await _refund_info(session, existing), created=False)
             refunded |= set(wanted)
-            row.status = (
-                OrderStatus.REFUNDED
-                if refunded >= set(items)
-                else OrderStatus.PARTIALLY_REFUNDED
-                if row.status != OrderStatus.RETURNED
-                else row.status
-            )
+            fully = refunded >= set(items)
+            row.status = OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED
             session.add(row)
             log.info("shop.refund_created", order=number, reference=refund.reference)
             return RefundOutcome(refund=await _refund_info(session, refund), created=True)
