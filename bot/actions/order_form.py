@@ -173,6 +173,21 @@ class ValidateOrderForm(FormValidationAction):
         dispatcher.utter_message(text="Please choose one of the items with the buttons.")
         return {"refund_item": None}
 
+    async def extract_refund_reason(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Any words answer the reason question, even words the model reads as a question."""
+        if tracker.get_slot("requested_slot") != "refund_reason" or tracker.get_slot(
+            "refund_reason"
+        ):
+            return {}
+        latest_message = tracker.latest_message or {}
+        intent = (latest_message.get("intent") or {}).get("name")
+        text = (latest_message.get("text") or "").strip()
+        if intent in ("stop", "human_handoff") or not text or text.startswith("/"):
+            return {}
+        return {"refund_reason": text}
+
     async def validate_refund_reason(
         self,
         slot_value: Any,

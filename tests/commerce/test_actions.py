@@ -173,3 +173,21 @@ async def refunds_of(database: Database, number: str) -> list[str]:
             .where(ShopOrder.number == number)
         )
         return list((await session.exec(query)).all())
+
+
+async def test_any_words_answer_the_reason_question(
+    actions: TestClient, shop: EmbeddedShop, database: Database
+) -> None:
+    order = await find_order(shop, database, OrderStatus.DELIVERED, refundable=True)
+    slots = {
+        "order_number": order.number,
+        "verified_order": order.number,
+        "order_request": "return",
+        "refund_item": "all",
+        "requested_slot": "refund_reason",
+    }
+    result = await call(actions, "validate_order_form", slots, text="Why did the zip break?")
+    assert slots_set(result)["refund_reason"] == "Why did the zip break?"
+    assert slots_set(result)["requested_slot"] is None
+    stopped = await call(actions, "validate_order_form", slots, text="/stop")
+    assert "refund_reason" not in slots_set(stopped)
