@@ -3,7 +3,7 @@
 Runs `rasa test nlu --cross-validation` with the production pipeline (bot/config.yml) on every
 NLU file the model is trained on, and prints one JSON object: intent macro-F1 (pooled over
 the test folds), per-intent F1 and entity F1 per entity. Each fold trains a full DIET model
-(about 1.5 to 3 minutes on 2 cores), so the default of 3 folds takes a few minutes; use
+(several minutes on 2 cores), so the default of 3 folds takes a few minutes on an idle machine; use
 `--folds 5` for a tighter estimate.
 """
 
