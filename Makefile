@@ -10,7 +10,8 @@ RASA_VENV := .venv-rasa
 APP_PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 MODEL := var/models/switchboard.tar.gz
-RASA_DATA := training_data/nlu.yml training_data/rules.yml training_data/stories.yml
+RASA_DATA := training_data/nlu.yml training_data/rules.yml training_data/stories.yml \
+  training_data/orders_nlu.yml training_data/orders_dialogue.yml
 TRAINING_INPUTS := bot/config.yml bot/domain.yml $(RASA_DATA)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_FLAGS := --disable-pip-version-check --no-input
@@ -20,7 +21,7 @@ TORCH_VERSION := 2.13.0
 export HF_HUB_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test lint bench-turns bench-knowledge model deps browser mail-servers check-python lock clean
+.PHONY: run test lint bench-turns bench-knowledge bench-nlu model deps browser mail-servers check-python lock clean
 
 run: deps $(MODEL)
 	$(APP_PY) -m gateway up
@@ -100,3 +101,6 @@ mail-servers:
 	  echo "Installing Debian's dovecot-imapd for the email tests"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd >/dev/null; }
+# Cross-validated intent and entity F1 of the training data (3 folds: a few minutes).
+bench-nlu: deps
+	$(APP_PY) -m bench.nlu

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from accounts import setup_accounts
 from bot.actions import ActionServices, build_actions
+from commerce.wiring import REFUND_POLICY, SHOP, setup_commerce, start_shop
 from connectors import build_adapters
 from curation import setup_curation
 from knowledge import KnowledgeBase, LiveContent, ScoringWeights, Thresholds, shared_embedder
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_knowledge)
+    setup_commerce(app, settings, db)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_outbox)
     app.cleanup_ctx.append(_actions_server)
@@ -133,6 +135,7 @@ async def _knowledge(app: web.Application) -> AsyncIterator[None]:
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as http:
         app[keys.RASA].start(http)
+        start_shop(app, http)
         for adapter in app[keys.ADAPTERS].values():
             await adapter.start(http)
         yield
@@ -155,7 +158,10 @@ async def _actions_server(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     services = ActionServices(
-        knowledge=app[keys.KNOWLEDGE], transaction=app[keys.DATABASE].transaction
+        knowledge=app[keys.KNOWLEDGE],
+        transaction=app[keys.DATABASE].transaction,
+        shop=app[SHOP],
+        refund_policy=app[REFUND_POLICY],
     )
     actions_app = create_actions_app(
         build_actions(services), settings.actions_token, settings.max_body_bytes

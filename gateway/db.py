@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Importing the models registers their tables on SQLModel.metadata.
 import accounts.models  # noqa: F401
+import commerce.models  # noqa: F401
 import conversations.channel_state
 import conversations.models  # noqa: F401
 import handoff.models  # noqa: F401

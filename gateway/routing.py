@@ -26,6 +26,7 @@ from handoff import HandoffReason, hand_off
 
 from .db import Database
 from .outbox import Outbox
+from .payloads import guard, offered_payloads
 from .rasa_client import RasaClient, RasaUnavailable
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,7 @@ class Router:
                     if conversation
                     else None
                 )
+                offered = await offered_payloads(session, conversation_id, message_id)
             if conversation is None or inbound is None or identity is None:
                 return []
             address = identity.external_id
@@ -98,7 +100,10 @@ class Router:
                     await _mark_processed(session, message_id)
                 return []
             typing_to = (self._adapters.get(conversation.channel), address) if push else None
-            replies, sender, handoff_reason = await self._ask_bot(conversation, inbound, typing_to)
+            text = guard(inbound.payload or inbound.text or "", offered)
+            replies, sender, handoff_reason = await self._ask_bot(
+                conversation, inbound, text, typing_to
+            )
             status = MessageStatus.PENDING if push else MessageStatus.SENT
             async with self._db.transaction() as session:
                 rows = [
@@ -116,6 +121,7 @@ class Router:
         self,
         conversation: Conversation,
         inbound: Message,
+        text: str,
         typing_to: tuple[ChannelAdapter | None, str] | None,
     ) -> tuple[list[OutboundMessage], str, str | None]:
         adapter, address = typing_to if typing_to else (None, "")
@@ -124,7 +130,7 @@ class Router:
         try:
             replies = await self._rasa.send(
                 conversation.id,
-                inbound.payload or inbound.text or "",
+                text,
                 {"channel": conversation.channel, "message_id": inbound.id},
             )
             return replies, Sender.BOT, None

@@ -136,10 +136,21 @@ class Settings(BaseSettings):
             return [d.strip().lower() for d in value.split(",") if d.strip()]
         return value
 
+    # Orders and refunds (commerce/): the shop backend and the refund rules.
+    shop_backend: str = Field(default="embedded", alias="SHOP_BACKEND")  # embedded | http
+    shop_api_url: str = Field(default="", alias="SHOP_API_URL")
+    shop_api_token: str = Field(default="", alias="SHOP_API_TOKEN")
+    shop_sample_data: bool = Field(default=True, alias="SHOP_SAMPLE_DATA")
+    refund_window_days: int = Field(default=30, alias="REFUND_WINDOW_DAYS")
+    refund_non_refundable_categories: Annotated[list[str], NoDecode] = Field(
+        default=["gift-cards", "personalised"], alias="REFUND_NON_REFUNDABLE_CATEGORIES"
+    )
+    refund_auto_approve_cents: int = Field(default=10000, alias="REFUND_AUTO_APPROVE_CENTS")
+
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console
 
-    @field_validator("channels", mode="before")
+    @field_validator("channels", "refund_non_refundable_categories", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):

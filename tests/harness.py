@@ -97,7 +97,7 @@ def start_rasa(actions_port: int, log_path: Path) -> RasaProcess:
         actions_token=ACTIONS_TOKEN,
         log_path=log_path,
     )
-    rasa.start()
+    rasa.start(timeout_s=600)  # loading the model takes minutes on a busy 2-core machine
     return rasa
 
 

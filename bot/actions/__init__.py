@@ -5,11 +5,22 @@ from rasa_sdk import Action
 from .fallback import ActionAskAffirmation
 from .faq import ActionAnswerFaq
 from .handoff import ActionHandoff
+from .order_form import ActionAskRefundItem, ValidateOrderForm
+from .orders import ActionOrderRequest, ActionRefundDispute, ActionStopOrderForm
 from .services import ActionServices
 
 
 def build_actions(services: ActionServices) -> list[Action]:
-    return [ActionAnswerFaq(services), ActionHandoff(services), ActionAskAffirmation(services)]
+    return [
+        ActionAnswerFaq(services),
+        ActionHandoff(services),
+        ActionAskAffirmation(services),
+        ValidateOrderForm(services),
+        ActionAskRefundItem(services),
+        ActionOrderRequest(services),
+        ActionRefundDispute(services),
+        ActionStopOrderForm(services),
+    ]
 
 
 __all__ = ["ActionServices", "build_actions"]

@@ -1,4 +1,5 @@
-"""What custom actions may use: the public APIs of knowledge, handoff and conversations.
+"""What custom actions may use: the public APIs of knowledge, handoff, conversations and
+commerce.
 
 The gateway builds one `ActionServices` and hands it to every action; actions keep no
 state of their own.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from commerce import RefundPolicy, ShopBackend
 from knowledge import KnowledgeBase
 
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -21,3 +23,5 @@ Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 class ActionServices:
     knowledge: KnowledgeBase
     transaction: Transaction
+    shop: ShopBackend | None = None
+    refund_policy: RefundPolicy = field(default_factory=RefundPolicy)

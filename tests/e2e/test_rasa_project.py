@@ -7,11 +7,20 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from gateway.rasa_process import RASA_BIN
 from gateway.settings import PROJECT_ROOT
 from tests.harness import ACTIONS_TOKEN, MODEL, GatewayProcess
 
-RASA_DATA = [f"training_data/{name}.yml" for name in ("nlu", "rules", "stories")]
+RASA_DATA = [
+    f"training_data/{name}.yml"
+    for name in ("nlu", "rules", "stories", "orders_nlu", "orders_dialogue")
+]
+TEST_STORIES = [
+    "training_data/tests/test_stories.yml",
+    "training_data/tests/test_order_stories.yml",
+]
 
 
 def rasa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,16 +38,18 @@ def rasa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_training_data_validates() -> None:
     result = rasa(
         "data", "validate", "--domain", "bot/domain.yml", "--config", "bot/config.yml",
-        "--data", *RASA_DATA, "training_data/tests/test_stories.yml",
+        "--data", *RASA_DATA, *TEST_STORIES,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
 
+# Loading the model and replaying every test story takes minutes on a busy 2-core machine.
+@pytest.mark.timeout(900)
 def test_conversation_tests_pass(gateway: GatewayProcess, artifacts: Path) -> None:
     out = artifacts / "rasa-test-core"
     result = rasa(
         "test", "core", "--model", str(MODEL),
-        "--stories", "training_data/tests/test_stories.yml",
+        "--stories", "training_data/tests",
         "--endpoints", "bot/endpoints.yml", "--out", str(out),
         "--fail-on-prediction-errors",
         env={
