@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.actions import ActionServices, build_actions
 from connectors import build_adapters
+from handoff.app import build_triggers, setup_handoff
 from knowledge import KnowledgeBase, ScoringWeights, Thresholds, shared_embedder
 
 from . import keys
@@ -35,7 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s)
     adapters = build_adapters(settings.channels, settings)
     outbox = Outbox(db, adapters)
-    inbound = Inbound(db, Router(db, rasa, adapters, outbox))
+    inbound = Inbound(db, Router(db, rasa, adapters, outbox, build_triggers(settings)))
     knowledge = build_knowledge(settings)
     app[keys.SETTINGS] = settings
     app[keys.DATABASE] = db
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_outbox)
     app.cleanup_ctx.append(_actions_server)
+    setup_handoff(app)
     return app
 
 

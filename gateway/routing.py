@@ -23,6 +23,7 @@ from conversations import (
     store,
 )
 from handoff import HandoffReason, hand_off
+from handoff.triggers import HANDED_OFF_TEXT, TriggerPolicy
 
 from .db import Database
 from .outbox import Outbox
@@ -64,8 +65,10 @@ class Router:
         rasa: RasaClient,
         adapters: dict[str, ChannelAdapter],
         outbox: Outbox,
+        triggers: TriggerPolicy | None = None,
     ) -> None:
         self._db = db
+        self._triggers = triggers
         self._rasa = rasa
         self._adapters = adapters
         self._outbox = outbox
@@ -98,7 +101,15 @@ class Router:
                     await _mark_processed(session, message_id)
                 return []
             typing_to = (self._adapters.get(conversation.channel), address) if push else None
-            replies, sender, handoff_reason = await self._ask_bot(conversation, inbound, typing_to)
+            trigger = self._triggers.before_bot(inbound.text) if self._triggers else None
+            if trigger is None:
+                replies, sender, handoff_reason = await self._ask_bot(
+                    conversation, inbound, typing_to
+                )
+            else:  # the customer's words call for a person: Rasa never sees them
+                log.info("routing.handoff_trigger", conversation=conversation_id, **vars(trigger))
+                replies = [OutboundMessage(text=HANDED_OFF_TEXT, sender=Sender.SYSTEM)]
+                sender, handoff_reason = Sender.SYSTEM, trigger.reason
             status = MessageStatus.PENDING if push else MessageStatus.SENT
             async with self._db.transaction() as session:
                 rows = [

@@ -120,3 +120,12 @@ class FollowUp(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+class CustomerTier(SQLModel, table=True):
+    """A customer's service tier (`vip` customers are served first)."""
+
+    __tablename__ = "handoff_customer_tier"
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    tier: str = Field(default="standard", max_length=32)
