@@ -9,6 +9,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from accounts import setup_accounts
 from bot.actions import ActionServices, build_actions
 from connectors import build_adapters
 from handoff.app import build_triggers, setup_handoff
@@ -55,6 +56,14 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_outbox)
     app.cleanup_ctx.append(_actions_server)
+    # After the database context: the first admin is created once the tables exist.
+    setup_accounts(
+        app,
+        db,
+        session_hours=settings.staff_session_hours,
+        secure_cookie=settings.base_url.startswith("https://"),
+        first_admin_file=settings.resolved_first_admin_file,
+    )
     setup_handoff(app)
     return app
 

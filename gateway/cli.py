@@ -49,6 +49,8 @@ def up(settings: Settings) -> None:
             banner=(
                 f"\nSwitchboard is running.\n"
                 f"  Web chat:  {settings.base_url}/\n"
+                f"  Staff:     {settings.base_url}/staff (first login: "
+                f"{settings.resolved_first_admin_file})\n"
                 f"  Health:    {settings.base_url}/healthz\n"
                 f"  REST:      {settings.base_url}/webhooks/rest/webhook\n"
                 f"  Rasa:      {rasa.url}\n"

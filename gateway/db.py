@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Importing the models registers their tables on SQLModel.metadata.
+import accounts.models  # noqa: F401
 import conversations.models  # noqa: F401
 import handoff.models  # noqa: F401
 

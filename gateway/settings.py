@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     faq_weight_prototype: float = Field(default=0.4, alias="FAQ_WEIGHT_PROTOTYPE")
     faq_weight_lexical: float = Field(default=0.15, alias="FAQ_WEIGHT_LEXICAL")
 
+    # Staff accounts: login sessions for agents, supervisors and content staff.
+    staff_session_hours: float = Field(default=12.0, alias="STAFF_SESSION_HOURS")
+    # On an install without staff users, `admin` is created with a random password in this file.
+    staff_first_admin_file: Path | None = Field(default=None, alias="STAFF_FIRST_ADMIN_FILE")
+
     # Human handoff: triggers, routing, what waiting customers are told, service level.
     handoff_sensitive_words: Annotated[list[str], NoDecode] = Field(
         default=[
@@ -112,6 +117,10 @@ class Settings(BaseSettings):
     @property
     def resolved_faq_index_dir(self) -> Path:
         return self.faq_index_dir or self.var_dir / "knowledge" / "faq-index"
+
+    @property
+    def resolved_first_admin_file(self) -> Path:
+        return self.staff_first_admin_file or self.var_dir / "first-admin-password.txt"
 
     @property
     def base_url(self) -> str:
