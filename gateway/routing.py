@@ -23,6 +23,7 @@ from conversations import (
     store,
 )
 from handoff import HandoffReason, hand_off
+from handoff.csat import CSAT_THANKS, parse_csat
 from handoff.triggers import HANDED_OFF_TEXT, TriggerPolicy
 
 from .db import Database
@@ -101,8 +102,12 @@ class Router:
                     await _mark_processed(session, message_id)
                 return []
             typing_to = (self._adapters.get(conversation.channel), address) if push else None
+            score = parse_csat(inbound.payload or inbound.text)
             trigger = self._triggers.before_bot(inbound.text) if self._triggers else None
-            if trigger is None:
+            if score is not None:  # the answer to the satisfaction question after a handoff
+                replies = [OutboundMessage(text=CSAT_THANKS, sender=Sender.SYSTEM)]
+                sender, handoff_reason = Sender.SYSTEM, None
+            elif trigger is None:
                 replies, sender, handoff_reason = await self._ask_bot(
                     conversation, inbound, typing_to
                 )
@@ -116,6 +121,8 @@ class Router:
                     await store.add_outbound(session, conversation, r, sender=sender, status=status)
                     for r in replies
                 ]
+                if score is not None:
+                    await store.append_event(session, conversation_id, "csat.received", score=score)
                 if handoff_reason is not None:
                     await hand_off(session, conversation_id, handoff_reason)
                 await _mark_processed(session, message_id)

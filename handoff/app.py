@@ -11,6 +11,7 @@ from gateway.settings import Settings
 
 from .desk import Desk, DeskConfig
 from .hours import BusinessHours
+from .pages import setup_console
 from .triggers import TriggerPolicy
 
 DESK = web.AppKey("handoff_desk", Desk)
@@ -41,6 +42,7 @@ def setup_handoff(app: web.Application) -> None:
         app[keys.DATABASE].transaction, app[keys.OUTBOX].deliver, desk_config(settings)
     )
     app.cleanup_ctx.append(_desk)
+    setup_console(app)
 
 
 async def _desk(app: web.Application) -> AsyncIterator[None]:

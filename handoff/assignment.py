@@ -251,8 +251,8 @@ async def transfer(
 async def resolve(
     session: AsyncSession, conversation_id: str, agent_id: int, disposition: str
 ) -> bool:
-    """The owning agent closes the conversation with a disposition; it goes back to the bot
-    (which asks for CSAT through the console's resolve) and its status becomes resolved."""
+    """The owning agent closes the handoff with a disposition; the conversation goes back
+    to the bot (the console then asks the customer the CSAT question)."""
     entry = await _owned(session, conversation_id, agent_id)
     if entry is None:
         return False
