@@ -71,6 +71,7 @@ async def _reserve(session: AsyncSession, agent_id: int) -> bool:
 async def _give(session: AsyncSession, entry: QueueEntry, agent_id: int, mode: str) -> Assignment:
     """Entry `waiting → claimed` and conversation `queued → agent`, or `ClaimLost`."""
     now = utcnow()
+    mode = "transfer" if entry.transferred else mode
     claimed = await session.exec(
         update(QueueEntry)
         .where(col(QueueEntry.id) == entry.id, col(QueueEntry.status) == EntryStatus.WAITING)
@@ -179,8 +180,6 @@ async def assign_waiting(session: AsyncSession, limit: int = 50) -> list[Assignm
         sticky = await last_agent_of(session, entry.customer_id)
         for agent in _candidates(entry, agents, sticky):
             mode = "sticky" if agent.agent_id == sticky else "auto"
-            if entry.target_agent_id is not None:
-                mode = "transfer"
             assignment = await _attempt(session, entry, agent.agent_id, mode)
             if assignment is not None:
                 await session.refresh(agent)
@@ -233,6 +232,7 @@ async def transfer(
             note=note,
             priority=entry.priority,
             target_agent_id=to_agent_id,
+            transferred=True,
             created_at=entry.created_at,
         )
     )

@@ -68,6 +68,7 @@ class QueueEntry(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text))
     priority: int = Field(default=Priority.NORMAL)
     target_agent_id: int | None = Field(default=None)
+    transferred: bool = Field(default=False)  # a wait after a transfer, not a new handoff
     status: str = Field(default=EntryStatus.WAITING, max_length=16, index=True)
     agent_id: int | None = Field(default=None, index=True)
     outcome: str | None = Field(default=None, max_length=16)
