@@ -89,3 +89,9 @@ lock: $(VENV)/.installed
 
 clean:
 	rm -rf var/models var/log
+
+# 20 agents race for 200 queued conversations through 2 gateway processes on PostgreSQL
+# (TEST_POSTGRES_URL); claims/s, p99 claim latency, double assignments.
+.PHONY: bench-handoff
+bench-handoff: $(VENV)/.installed
+	$(APP_PY) -m bench.handoff

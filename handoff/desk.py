@@ -119,51 +119,60 @@ class Desk:
         await self._deliver(outgoing)
 
     async def tell_waiting(self) -> list[int]:
-        now = utcnow()
-        outgoing: list[int] = []
+        """One short transaction per entry, so claims are never held up behind this round."""
         async with self._transaction() as session:
-            entries = (
+            ids = (
                 await session.exec(
-                    select(QueueEntry)
+                    select(QueueEntry.id)
                     .where(QueueEntry.status == EntryStatus.WAITING)
                     .order_by(col(QueueEntry.id))
                     .limit(500)
                 )
             ).all()
-            for entry in entries:
-                place = await position(session, entry)
-                first = entry.position_told is None
-                due = entry.told_at is None or store.as_utc(entry.told_at) <= now - timedelta(
-                    seconds=self.config.update_every_s
-                )
-                if not first and (place == entry.position_told or not due):
-                    continue
-                told = await session.exec(
-                    update(QueueEntry)
-                    .where(
-                        col(QueueEntry.id) == entry.id,
-                        col(QueueEntry.status) == EntryStatus.WAITING,
-                        col(QueueEntry.position_told).is_(None)
-                        if first
-                        else col(QueueEntry.position_told) == entry.position_told,
-                    )
-                    .values(position_told=place, told_at=now)
-                )
-                if told.rowcount != 1:
-                    continue  # another process told this customer
-                if first and not self.config.hours.is_open(now):
-                    outgoing.append(await self._follow_up(session, entry))
-                    continue
-                wait = await estimate_wait_s(session, entry, place, self.config.default_handle_s)
-                outgoing.append(await say(session, entry.conversation_id, wait_text(place, wait)))
-                await store.append_event(
-                    session,
-                    entry.conversation_id,
-                    "queue.position_told",
-                    position=place,
-                    estimate_s=round(wait),
-                )
+        outgoing: list[int] = []
+        for entry_id in ids:
+            async with self._transaction() as session:
+                message_id = await self._tell(session, entry_id)
+            if message_id is not None:
+                outgoing.append(message_id)
         return outgoing
+
+    async def _tell(self, session: AsyncSession, entry_id: int | None) -> int | None:
+        now = utcnow()
+        entry = await session.get(QueueEntry, entry_id)
+        if entry is None or entry.status != EntryStatus.WAITING:
+            return None
+        place = await position(session, entry)
+        first = entry.position_told is None
+        due = entry.told_at is None or store.as_utc(entry.told_at) <= now - timedelta(
+            seconds=self.config.update_every_s
+        )
+        if not first and (place == entry.position_told or not due):
+            return None
+        told = await session.exec(
+            update(QueueEntry)
+            .where(
+                col(QueueEntry.id) == entry.id,
+                col(QueueEntry.status) == EntryStatus.WAITING,
+                col(QueueEntry.position_told).is_(None)
+                if first
+                else col(QueueEntry.position_told) == entry.position_told,
+            )
+            .values(position_told=place, told_at=now)
+        )
+        if told.rowcount != 1:
+            return None  # taken meanwhile, or another process told this customer
+        if first and not self.config.hours.is_open(now):
+            return await self._follow_up(session, entry)
+        wait = await estimate_wait_s(session, entry, place, self.config.default_handle_s)
+        await store.append_event(
+            session,
+            entry.conversation_id,
+            "queue.position_told",
+            position=place,
+            estimate_s=round(wait),
+        )
+        return await say(session, entry.conversation_id, wait_text(place, wait))
 
     async def _follow_up(self, session: AsyncSession, entry: QueueEntry) -> int:
         customer = await session.get(Customer, entry.customer_id) if entry.customer_id else None
