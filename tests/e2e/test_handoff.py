@@ -95,6 +95,10 @@ async def test_during_handoff_rasa_hears_nothing_and_resumes_after_hand_back(
             headers={"X-CSRF-Token": csrf},
         ) as r:
             assert r.status == 200
+        async with http.post(
+            "/console/api/state", json={"state": "offline"}, headers={"X-CSRF-Token": csrf}
+        ) as r:
+            assert r.status == 200  # later tests' conversations are not for this agent
     assert conversation_of(gateway, customer)[1] == "bot"
     replies = await rest(gateway, customer, "hello")
     assert replies and replies[0]["text"] in response_texts("utter_greet")
