@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 __all__ = ["FCR_WINDOW", "Metrics", "asdict", "compute", "daily", "to_csv"]
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -121,10 +121,12 @@ async def compute(
 async def daily(
     session: AsyncSession, since: datetime, until: datetime, threshold_s: float
 ) -> list[Metrics]:
+    """One row per calendar day (UTC); the first and last may be partial."""
     days: list[Metrics] = []
     start = since
     while start < until:
-        end = min(start + timedelta(days=1), until)
+        midnight = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        end = min(midnight + timedelta(days=1), until)
         days.append(await compute(session, start, end, threshold_s))
         start = end
     return days
