@@ -25,12 +25,13 @@ from typing import Any
 
 import aiohttp
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import text, update
+from sqlmodel import col
 
 from accounts import service
 from bench.machine import machine
 from connectors import InboundMessage
-from conversations import store
+from conversations import Message, store
 from gateway.db import Database
 from handoff import AgentState, hand_off, set_agent
 from tests.accounts_helpers import login
@@ -79,6 +80,11 @@ async def seed(url: str, agents: int, conversations: int) -> list[int]:
                 ),
             )
             await hand_off(session, conversation.id, "customer_request")
+            await session.exec(
+                update(Message)
+                .where(col(Message.conversation_id) == conversation.id)
+                .values(status="processed")
+            )
     await db.dispose()
     return ids
 
@@ -132,6 +138,28 @@ async def verify(url: str) -> dict[str, int]:
         "owner_mismatches": int(mismatched),
         "agents_with_wrong_load": int(over),
     }
+
+
+async def settled(url: str, timeout_s: float = 120) -> None:
+    """Wait until the gateways' desks have told every waiting customer their place (as they
+    would have long before a shift starts), so the race measures claims alone."""
+    db = Database(async_url(url))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            async with db.engine.connect() as conn:
+                untold = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM queue_entry WHERE position_told IS NULL")
+                    )
+                ).scalar_one()
+            if untold == 0:
+                await asyncio.sleep(1)  # their messages' delivery attempts finish
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"{untold} customers were not told their place in {timeout_s}s")
+    finally:
+        await db.dispose()
 
 
 async def race(
@@ -201,6 +229,7 @@ async def run(database_url: str, agents: int, conversations: int, log_dir: Path)
     try:
         for process in processes:
             process.start()
+        await settled(database_url)
         claims, latencies, wall, empty = await race([p.url for p in processes], agents)
     finally:
         for process in processes:
@@ -228,6 +257,7 @@ async def run(database_url: str, agents: int, conversations: int, log_dir: Path)
             "mean": round(statistics.fmean(latencies), 1),
         },
         "empty_answers": empty,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "machine": machine(),
     }
 

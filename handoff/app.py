@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.settings import Settings
 
+from .console_api import DELIVERIES, drain_deliveries
 from .desk import Desk, DeskConfig
 from .hours import BusinessHours
 from .pages import setup_console
@@ -46,6 +47,8 @@ def setup_handoff(app: web.Application) -> None:
 
 
 async def _desk(app: web.Application) -> AsyncIterator[None]:
+    app[DELIVERIES] = set()
     await app[DESK].start()
     yield
     await app[DESK].stop()
+    await drain_deliveries(app)

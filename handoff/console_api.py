@@ -30,6 +30,23 @@ MAX_NOTE_CHARS = 4000
 HAND_BACK_TEXT = "You're back with our assistant. Write any time if you need anything else."
 
 
+DELIVERIES = web.AppKey("handoff_deliveries", set)
+
+
+def deliver_soon(app: web.Application, message_ids: list[int]) -> None:
+    """Deliver committed outbox rows in the background (awaited at shutdown)."""
+    tasks: set[asyncio.Task[None]] = app[DELIVERIES]
+    task = asyncio.create_task(app[keys.OUTBOX].deliver(message_ids))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def drain_deliveries(app: web.Application) -> None:
+    tasks = app.get(DELIVERIES)
+    if tasks:
+        await asyncio.wait(set(tasks), timeout=10)
+
+
 def _user(request: web.Request) -> CurrentUser:
     return request["user"]
 
@@ -171,7 +188,7 @@ async def take_next_handler(request: web.Request) -> web.Response:
             message_ids.append(await announce(session, assignment))
     if assignment is None:
         return web.json_response({"conversation_id": None})
-    await request.app[keys.OUTBOX].deliver(message_ids)
+    deliver_soon(request.app, message_ids)  # the claim is committed; the notice can follow
     return web.json_response(
         {"conversation_id": assignment.conversation_id, "wait_s": assignment.wait_s}
     )
