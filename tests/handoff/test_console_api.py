@@ -265,3 +265,17 @@ async def test_the_live_socket_shows_the_queue_and_new_customer_messages(
                 break
         assert [e["conversation_id"] for e in frame["mine"]] == [conversation_id]
         assert frame["watched"]["messages"][0]["text"] == "help"
+
+
+async def test_the_live_socket_refuses_oversized_and_odd_frames(console: Console) -> None:
+    alice = await console.log_in("alice")
+    async with alice.http.ws_connect("/console/ws") as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "queue"
+        await ws.send_json({"watch": ["not", "an", "id"]})  # ignored
+        await ws.send_json({"watch": "0" * 100})  # unknown: nothing watched
+        await ws.send_str("x" * 10_000)
+        while (message := await ws.receive(timeout=5)).type.name == "TEXT":
+            assert "watched" not in message.json() or message.json()["watched"] is None
+        assert message.type.name in ("CLOSE", "CLOSED", "CLOSING")
+    async with alice.http.get(f"{API}/queue") as r:
+        assert r.status == 200  # the gateway carries on
