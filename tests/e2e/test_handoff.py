@@ -12,6 +12,7 @@ import aiohttp
 
 from gateway.db import Database
 from gateway.rasa_process import RasaProcess
+from handoff import hand_back
 from handoff.triggers import HANDED_OFF_TEXT
 from tests.accounts_helpers import create_staff, login
 from tests.harness import GatewayProcess
@@ -118,3 +119,7 @@ async def test_sensitive_words_hand_over_without_asking_rasa(
     )
     assert rows == [("sensitive_words",)]
     assert await tracker_texts(rasa, conversation_id) == []
+    db = Database(gateway.env["DATABASE_URL"].replace("sqlite:///", "sqlite+aiosqlite:///", 1))
+    async with db.transaction() as session:  # leave no one waiting for later tests' agents
+        await hand_back(session, conversation_id)
+    await db.dispose()
