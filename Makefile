@@ -104,3 +104,8 @@ mail-servers:
 # Cross-validated intent and entity F1 of the training data (3 folds: a few minutes).
 bench-nlu: deps
 	$(APP_PY) -m bench.nlu
+# 20 agents race for 200 queued conversations through 2 gateway processes on PostgreSQL
+# (TEST_POSTGRES_URL); claims/s, p99 claim latency, double assignments.
+.PHONY: bench-handoff
+bench-handoff: $(VENV)/.installed
+	$(APP_PY) -m bench.handoff

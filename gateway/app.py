@@ -16,6 +16,7 @@ from bot.actions import ActionServices, build_actions
 from commerce.wiring import REFUND_POLICY, SHOP, setup_commerce, start_shop
 from connectors import build_adapters
 from curation import setup_curation
+from handoff.app import build_triggers, setup_handoff
 from knowledge import KnowledgeBase, LiveContent, ScoringWeights, Thresholds, shared_embedder
 from knowledge.lint import LintConfig
 
@@ -41,7 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s)
     adapters = build_adapters(settings.channels, settings)
     outbox = Outbox(db, adapters)
-    inbound = Inbound(db, Router(db, rasa, adapters, outbox))
+    inbound = Inbound(db, Router(db, rasa, adapters, outbox, build_triggers(settings)))
     knowledge = build_knowledge(settings)
     app[keys.SETTINGS] = settings
     app[keys.DATABASE] = db
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
         ),
         group_threshold=settings.faq_unanswered_group_threshold,
     )
+    setup_handoff(app)
     return app
 
 

@@ -23,6 +23,8 @@ from conversations import (
     store,
 )
 from handoff import HandoffReason, hand_off
+from handoff.csat import CSAT_THANKS, parse_csat
+from handoff.triggers import HANDED_OFF_TEXT, TriggerPolicy
 
 from .db import Database
 from .outbox import Outbox
@@ -65,8 +67,10 @@ class Router:
         rasa: RasaClient,
         adapters: dict[str, ChannelAdapter],
         outbox: Outbox,
+        triggers: TriggerPolicy | None = None,
     ) -> None:
         self._db = db
+        self._triggers = triggers
         self._rasa = rasa
         self._adapters = adapters
         self._outbox = outbox
@@ -100,16 +104,28 @@ class Router:
                     await _mark_processed(session, message_id)
                 return []
             typing_to = (self._adapters.get(conversation.channel), address) if push else None
-            text = guard(inbound.payload or inbound.text or "", offered)
-            replies, sender, handoff_reason = await self._ask_bot(
-                conversation, inbound, text, typing_to
-            )
+            score = parse_csat(inbound.payload or inbound.text)
+            trigger = self._triggers.before_bot(inbound.text) if self._triggers else None
+            if score is not None:  # the answer to the satisfaction question after a handoff
+                replies = [OutboundMessage(text=CSAT_THANKS, sender=Sender.SYSTEM)]
+                sender, handoff_reason = Sender.SYSTEM, None
+            elif trigger is None:
+                text = guard(inbound.payload or inbound.text or "", offered)
+                replies, sender, handoff_reason = await self._ask_bot(
+                    conversation, inbound, text, typing_to
+                )
+            else:  # the customer's words call for a person: Rasa never sees them
+                log.info("routing.handoff_trigger", conversation=conversation_id, **vars(trigger))
+                replies = [OutboundMessage(text=HANDED_OFF_TEXT, sender=Sender.SYSTEM)]
+                sender, handoff_reason = Sender.SYSTEM, trigger.reason
             status = MessageStatus.PENDING if push else MessageStatus.SENT
             async with self._db.transaction() as session:
                 rows = [
                     await store.add_outbound(session, conversation, r, sender=sender, status=status)
                     for r in replies
                 ]
+                if score is not None:
+                    await store.append_event(session, conversation_id, "csat.received", score=score)
                 if handoff_reason is not None:
                     await hand_off(session, conversation_id, handoff_reason)
                 await _mark_processed(session, message_id)

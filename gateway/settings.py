@@ -147,6 +147,35 @@ class Settings(BaseSettings):
     )
     refund_auto_approve_cents: int = Field(default=10000, alias="REFUND_AUTO_APPROVE_CENTS")
 
+    # Human handoff: triggers, routing, what waiting customers are told, service level.
+    handoff_sensitive_words: Annotated[list[str], NoDecode] = Field(
+        default=[
+            "lawyer", "solicitor", "lawsuit", "sue you", "legal action", "court",
+            "suicide", "kill myself", "self-harm", "hurt myself", "harass", "threaten",
+        ],
+        alias="HANDOFF_SENSITIVE_WORDS",
+    )  # fmt: skip
+    handoff_complaint_words: Annotated[list[str], NoDecode] = Field(
+        default=["complaint", "complain", "unacceptable", "disgraceful"],
+        alias="HANDOFF_COMPLAINT_WORDS",
+    )
+    handoff_negative_sentiment: float = Field(default=-0.75, alias="HANDOFF_NEGATIVE_SENTIMENT")
+    handoff_auto_assign: bool = Field(default=True, alias="HANDOFF_AUTO_ASSIGN")
+    handoff_interval_s: float = Field(default=1.0, alias="HANDOFF_INTERVAL_S")
+    handoff_update_every_s: float = Field(default=60.0, alias="HANDOFF_UPDATE_EVERY_S")
+    handoff_abandon_after_s: float = Field(default=900.0, alias="HANDOFF_ABANDON_AFTER_S")
+    handoff_default_handle_s: float = Field(default=300.0, alias="HANDOFF_DEFAULT_HANDLE_S")
+    handoff_hours: str = Field(default="always", alias="HANDOFF_HOURS")
+    handoff_timezone: str = Field(default="UTC", alias="HANDOFF_TIMEZONE")
+    handoff_service_level_s: float = Field(default=20.0, alias="HANDOFF_SERVICE_LEVEL_S")
+
+    @field_validator("handoff_sensitive_words", "handoff_complaint_words", mode="before")
+    @classmethod
+    def _split_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [word.strip() for word in value.split(",") if word.strip()]
+        return value
+
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console
 

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlmodel import col, select
 
-from conversations import store
-from handoff import HandoffReason, hand_off
+from conversations import ConversationEvent, store
+from handoff import HandoffReason, Priority, hand_off
+from handoff.profile import is_vip
+from handoff.triggers import HANDED_OFF_TEXT, request_reason
 
 from .services import ActionServices
 
-HANDOFF_TEXT = (
-    "I'm passing you to a member of our team. They will reply right here, and they can "
-    "see everything we talked about. You can keep writing in the meantime."
-)
+HANDOFF_TEXT = HANDED_OFF_TEXT
+
+
+def last_bot_action(events: Sequence[dict[str, Any]]) -> str | None:
+    """What the bot did just before the customer's latest message: the response it uttered
+    (`utter_default` at the end of the two-stage fallback) or the action it ran."""
+    seen_user = False
+    for event in reversed(events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif seen_user and kind == "bot":
+            utter = (event.get("metadata") or {}).get("utter_action")
+            if utter:
+                return str(utter)
+        elif seen_user and kind == "action" and event.get("name") not in (None, "action_listen"):
+            name = str(event["name"])
+            return "utter_default" if name == "action_default_fallback" else name
+    return None
 
 
 class ActionHandoff(Action):
@@ -29,7 +50,27 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         async with self.services.transaction() as session:
-            if await store.get_conversation(session, tracker.sender_id) is not None:
-                await hand_off(session, tracker.sender_id, HandoffReason.CUSTOMER_REQUEST)
+            conversation = await store.get_conversation(session, tracker.sender_id)
+            if conversation is not None:
+                decisions = (
+                    await session.exec(
+                        select(ConversationEvent.data)
+                        .where(
+                            ConversationEvent.conversation_id == conversation.id,
+                            col(ConversationEvent.type).startswith("faq."),
+                        )
+                        .order_by(col(ConversationEvent.id))
+                    )
+                ).all()
+                reason = request_reason(
+                    last_bot_action(tracker.events),
+                    [str(d.get("decision")) for d in decisions if isinstance(d, dict)],
+                )
+                priority = Priority.NORMAL
+                if await is_vip(session, conversation.customer_id):
+                    priority = Priority.VIP
+                    if reason == HandoffReason.CUSTOMER_REQUEST:
+                        reason = HandoffReason.VIP_REQUEST
+                await hand_off(session, conversation.id, reason, priority=priority)
         dispatcher.utter_message(text=HANDOFF_TEXT)
         return []

@@ -82,7 +82,8 @@ async def test_customer_asking_for_a_person_is_handed_off(gateway: GatewayProces
     texts = query(
         gateway,
         "SELECT m.text FROM message m JOIN conversation c ON c.id = m.conversation_id "
-        "JOIN channel_identity i ON i.id = c.identity_id WHERE i.external_id = ? ORDER BY m.id",
+        "JOIN channel_identity i ON i.id = c.identity_id WHERE i.external_id = ? "
+        "AND m.sender <> 'system' ORDER BY m.id",  # not the queue's place notices
         customer,
     )
     assert [t for (t,) in texts][-1] == "hello? my parcel is lost"

@@ -54,7 +54,8 @@ async def test_conversation_on_postgresql(pg_gateway: GatewayProcess, pg_url: st
     with psycopg.connect(pg_url) as conn:
         owner, messages, answered = conn.execute(
             "SELECT c.owner, "
-            "(SELECT count(*) FROM message m WHERE m.conversation_id = c.id), "
+            "(SELECT count(*) FROM message m WHERE m.conversation_id = c.id "
+            " AND m.sender <> 'system'), "  # not the queue's place notices
             "(SELECT count(*) FROM conversation_event e WHERE e.conversation_id = c.id "
             " AND e.type = 'faq.answered') "
             "FROM conversation c JOIN channel_identity i ON i.id = c.identity_id "

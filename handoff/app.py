@@ -1,0 +1,54 @@
+"""The handoff inside the gateway: its triggers, its background desk, its console."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.settings import Settings
+
+from .console_api import DELIVERIES, drain_deliveries
+from .desk import Desk, DeskConfig
+from .hours import BusinessHours
+from .pages import setup_console
+from .triggers import TriggerPolicy
+
+DESK = web.AppKey("handoff_desk", Desk)
+
+
+def build_triggers(settings: Settings) -> TriggerPolicy:
+    return TriggerPolicy(
+        sensitive_words=settings.handoff_sensitive_words,
+        complaint_words=settings.handoff_complaint_words,
+        negative_threshold=settings.handoff_negative_sentiment,
+    )
+
+
+def desk_config(settings: Settings) -> DeskConfig:
+    return DeskConfig(
+        auto_assign=settings.handoff_auto_assign,
+        interval_s=settings.handoff_interval_s,
+        update_every_s=settings.handoff_update_every_s,
+        abandon_after_s=settings.handoff_abandon_after_s,
+        default_handle_s=settings.handoff_default_handle_s,
+        hours=BusinessHours.parse(settings.handoff_hours, settings.handoff_timezone),
+    )
+
+
+def setup_handoff(app: web.Application) -> None:
+    settings = app[keys.SETTINGS]
+    app[DESK] = Desk(
+        app[keys.DATABASE].transaction, app[keys.OUTBOX].deliver, desk_config(settings)
+    )
+    app.cleanup_ctx.append(_desk)
+    setup_console(app)
+
+
+async def _desk(app: web.Application) -> AsyncIterator[None]:
+    app[DELIVERIES] = set()
+    await app[DESK].start()
+    yield
+    await app[DESK].stop()
+    await drain_deliveries(app)

@@ -1,0 +1,312 @@
+"""Who gets which conversation: "take next", automatic assignment, transfer, resolve.
+
+Safety across gateway processes comes from the database, never from in-process locks:
+waiting entries are picked with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (two
+claimers never wait on, or take, the same row), and every change of hands is a
+conditional update whose row count is checked (`waiting → claimed`, `queued → agent`,
+`active < capacity`). SQLite has one writer at a time, so the same statements are
+serialised there (it ignores `FOR UPDATE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from conversations import Conversation, Owner, store
+from conversations.models import utcnow
+
+from .models import Agent, AgentState, EntryStatus, Outcome, QueueEntry
+from .transitions import active_entry, close_entry
+
+
+class ClaimLost(Exception):
+    """A conditional update found the row changed: the attempt is rolled back."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    conversation_id: str
+    entry_id: int
+    agent_id: int
+    mode: str  # take_next | auto | sticky | transfer
+    wait_s: float
+
+
+def _waiting(agent: Agent | None = None) -> SelectOfScalar[QueueEntry]:
+    query = select(QueueEntry).where(QueueEntry.status == EntryStatus.WAITING)
+    if agent is not None:
+        query = query.where(
+            col(QueueEntry.queue).in_(agent.skill_list()),
+            col(QueueEntry.language).in_(agent.language_list()),
+            or_(
+                col(QueueEntry.target_agent_id).is_(None),
+                col(QueueEntry.target_agent_id) == agent.agent_id,
+            ),
+        )
+    return query.order_by(
+        col(QueueEntry.priority).desc(), col(QueueEntry.created_at), col(QueueEntry.id)
+    )
+
+
+async def _reserve(session: AsyncSession, agent_id: int) -> bool:
+    """One more conversation for an online agent under capacity (one conditional update)."""
+    result = await session.exec(
+        update(Agent)
+        .where(
+            col(Agent.agent_id) == agent_id,
+            col(Agent.state) == AgentState.ONLINE,
+            col(Agent.active) < col(Agent.capacity),
+        )
+        .values(active=col(Agent.active) + 1, last_assigned_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+async def _give(session: AsyncSession, entry: QueueEntry, agent_id: int, mode: str) -> Assignment:
+    """Entry `waiting → claimed` and conversation `queued → agent`, or `ClaimLost`."""
+    now = utcnow()
+    mode = "transfer" if entry.transferred else mode
+    claimed = await session.exec(
+        update(QueueEntry)
+        .where(col(QueueEntry.id) == entry.id, col(QueueEntry.status) == EntryStatus.WAITING)
+        .values(status=EntryStatus.CLAIMED, agent_id=agent_id, claimed_at=now)
+    )
+    if claimed.rowcount != 1:
+        raise ClaimLost(f"entry {entry.id} is no longer waiting")
+    moved = await session.exec(
+        update(Conversation)
+        .where(
+            col(Conversation.id) == entry.conversation_id,
+            col(Conversation.owner) == Owner.QUEUED,
+        )
+        .values(owner=Owner.AGENT, agent_id=agent_id, updated_at=now)
+    )
+    if moved.rowcount != 1:
+        raise ClaimLost(f"conversation {entry.conversation_id} is no longer queued")
+    wait_s = (now - store.as_utc(entry.created_at)).total_seconds()
+    await store.append_event(
+        session,
+        entry.conversation_id,
+        "conversation.assigned",
+        agent_id=agent_id,
+        queue=entry.queue,
+        mode=mode,
+        wait_s=wait_s,
+    )
+    assert entry.id is not None
+    return Assignment(entry.conversation_id, entry.id, agent_id, mode, wait_s)
+
+
+async def _attempt(
+    session: AsyncSession, entry: QueueEntry, agent_id: int, mode: str
+) -> Assignment | None:
+    try:
+        async with session.begin_nested():
+            if not await _reserve(session, agent_id):
+                raise ClaimLost(f"agent {agent_id} is not available")
+            return await _give(session, entry, agent_id, mode)
+    except ClaimLost:
+        return None
+
+
+async def take_next(session: AsyncSession, agent_id: int) -> Assignment | None:
+    """The agent's manual "take next": the first waiting entry the agent may serve (highest
+    priority, then longest wait). None when nothing waits or the agent is at capacity."""
+    agent = await session.get(Agent, agent_id)
+    if agent is None or agent.state != AgentState.ONLINE or agent.active >= agent.capacity:
+        return None
+    query = _waiting(agent).limit(1).with_for_update(skip_locked=True, of=QueueEntry)
+    entry = (await session.exec(query)).first()
+    if entry is None:
+        return None
+    return await _attempt(session, entry, agent_id, "take_next")
+
+
+async def last_agent_of(session: AsyncSession, customer_id: int | None) -> int | None:
+    """The agent who last served this customer (for sticky routing)."""
+    if customer_id is None:
+        return None
+    query = (
+        select(QueueEntry.agent_id)
+        .where(QueueEntry.customer_id == customer_id, col(QueueEntry.agent_id).is_not(None))
+        .order_by(col(QueueEntry.claimed_at).desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
+def _candidates(entry: QueueEntry, agents: Sequence[Agent], sticky: int | None) -> list[Agent]:
+    """Agents who may take the entry, best first: its target, the customer's last agent,
+    then the fewest open conversations and the longest idle."""
+    able = [
+        a
+        for a in agents
+        if entry.queue in a.skill_list()
+        and entry.language in a.language_list()
+        and a.active < a.capacity
+        and (entry.target_agent_id is None or entry.target_agent_id == a.agent_id)
+    ]
+
+    def rank(a: Agent) -> tuple[int, int, float]:
+        idle = store.as_utc(a.last_assigned_at).timestamp() if a.last_assigned_at else 0.0
+        return (0 if a.agent_id == sticky else 1, a.active, idle)
+
+    return sorted(able, key=rank)
+
+
+async def assign_waiting(session: AsyncSession, limit: int = 50) -> list[Assignment]:
+    """Automatic assignment of waiting entries to online agents with free capacity."""
+    agents = list(
+        (
+            await session.exec(
+                select(Agent).where(
+                    Agent.state == AgentState.ONLINE, col(Agent.active) < col(Agent.capacity)
+                )
+            )
+        ).all()
+    )
+    if not agents:
+        return []
+    query = _waiting().limit(limit).with_for_update(skip_locked=True, of=QueueEntry)
+    entries = (await session.exec(query)).all()
+    done: list[Assignment] = []
+    for entry in entries:
+        sticky = await last_agent_of(session, entry.customer_id)
+        for agent in _candidates(entry, agents, sticky):
+            mode = "sticky" if agent.agent_id == sticky else "auto"
+            assignment = await _attempt(session, entry, agent.agent_id, mode)
+            if assignment is not None:
+                await session.refresh(agent)
+                done.append(assignment)
+                break
+    return done
+
+
+async def _owned(session: AsyncSession, conversation_id: str, agent_id: int) -> QueueEntry | None:
+    entry = await active_entry(session, conversation_id)
+    if entry is None or entry.status != EntryStatus.CLAIMED or entry.agent_id != agent_id:
+        return None
+    return entry
+
+
+async def transfer(
+    session: AsyncSession,
+    conversation_id: str,
+    agent_id: int,
+    *,
+    queue: str | None = None,
+    to_agent_id: int | None = None,
+    note: str | None = None,
+) -> bool:
+    """The owning agent passes the conversation to another queue or agent, with a note.
+    It waits again (with its original priority and arrival time) until taken."""
+    entry = await _owned(session, conversation_id, agent_id)
+    if entry is None:
+        return False
+    moved = await session.exec(
+        update(Conversation)
+        .where(
+            col(Conversation.id) == conversation_id,
+            col(Conversation.owner) == Owner.AGENT,
+            col(Conversation.agent_id) == agent_id,
+        )
+        .values(owner=Owner.QUEUED, agent_id=None, updated_at=utcnow())
+    )
+    if moved.rowcount != 1 or not await close_entry(session, entry, Outcome.TRANSFERRED):
+        return False
+    await session.flush()
+    session.add(
+        QueueEntry(
+            conversation_id=conversation_id,
+            customer_id=entry.customer_id,
+            queue=queue or entry.queue,
+            language=entry.language,
+            channel=entry.channel,
+            reason=entry.reason,
+            note=note,
+            priority=entry.priority,
+            target_agent_id=to_agent_id,
+            transferred=True,
+            created_at=entry.created_at,
+        )
+    )
+    await store.append_event(
+        session,
+        conversation_id,
+        "conversation.transferred",
+        from_agent_id=agent_id,
+        queue=queue or entry.queue,
+        to_agent_id=to_agent_id,
+        note=note,
+    )
+    return True
+
+
+async def resolve(
+    session: AsyncSession, conversation_id: str, agent_id: int, disposition: str
+) -> bool:
+    """The owning agent closes the handoff with a disposition; the conversation goes back
+    to the bot (the console then asks the customer the CSAT question)."""
+    entry = await _owned(session, conversation_id, agent_id)
+    if entry is None:
+        return False
+    moved = await session.exec(
+        update(Conversation)
+        .where(
+            col(Conversation.id) == conversation_id,
+            col(Conversation.owner) == Owner.AGENT,
+            col(Conversation.agent_id) == agent_id,
+        )
+        .values(owner=Owner.BOT, agent_id=None, updated_at=utcnow())
+    )
+    if moved.rowcount != 1 or not await close_entry(session, entry, Outcome.RESOLVED, disposition):
+        return False
+    handle_s = (utcnow() - store.as_utc(entry.claimed_at or entry.created_at)).total_seconds()
+    await store.append_event(
+        session,
+        conversation_id,
+        "conversation.resolved",
+        agent_id=agent_id,
+        disposition=disposition,
+        queue=entry.queue,
+        handle_s=handle_s,
+    )
+    return True
+
+
+async def set_agent(
+    session: AsyncSession,
+    agent_id: int,
+    *,
+    display_name: str | None = None,
+    state: AgentState | None = None,
+    capacity: int | None = None,
+    skills: Sequence[str] | None = None,
+    languages: Sequence[str] | None = None,
+) -> Agent:
+    """Create or change an agent's routing state."""
+    agent = await session.get(Agent, agent_id)
+    if agent is None:
+        agent = Agent(agent_id=agent_id)
+    if display_name is not None:
+        agent.display_name = display_name
+    if state is not None:
+        agent.state = AgentState(state)
+    if capacity is not None:
+        if capacity < 0 or capacity > 50:
+            raise ValueError("capacity must be between 0 and 50")
+        agent.capacity = capacity
+    if skills is not None:
+        agent.skills = ",".join(s.strip() for s in skills if s.strip())
+    if languages is not None:
+        agent.languages = ",".join(s.strip() for s in languages if s.strip())
+    agent.updated_at = utcnow()
+    session.add(agent)
+    await session.flush()
+    return agent
