@@ -162,6 +162,8 @@ class Settings(BaseSettings):
     handoff_negative_sentiment: float = Field(default=-0.75, alias="HANDOFF_NEGATIVE_SENTIMENT")
     handoff_auto_assign: bool = Field(default=True, alias="HANDOFF_AUTO_ASSIGN")
     handoff_interval_s: float = Field(default=1.0, alias="HANDOFF_INTERVAL_S")
+    # Tell waiting customers their place in the queue and the estimated wait (and updates).
+    handoff_tell_place: bool = Field(default=True, alias="HANDOFF_TELL_PLACE")
     handoff_update_every_s: float = Field(default=60.0, alias="HANDOFF_UPDATE_EVERY_S")
     handoff_abandon_after_s: float = Field(default=900.0, alias="HANDOFF_ABANDON_AFTER_S")
     handoff_default_handle_s: float = Field(default=300.0, alias="HANDOFF_DEFAULT_HANDLE_S")

@@ -33,6 +33,7 @@ def desk_config(settings: Settings) -> DeskConfig:
         update_every_s=settings.handoff_update_every_s,
         abandon_after_s=settings.handoff_abandon_after_s,
         default_handle_s=settings.handoff_default_handle_s,
+        tell_place=settings.handoff_tell_place,
         hours=BusinessHours.parse(settings.handoff_hours, settings.handoff_timezone),
     )
 

@@ -55,6 +55,7 @@ class DeskConfig:
     update_every_s: float = 60.0
     abandon_after_s: float = 900.0
     default_handle_s: float = 300.0
+    tell_place: bool = True
     hours: BusinessHours = field(default_factory=lambda: BusinessHours.parse("always"))
 
 
@@ -115,7 +116,8 @@ class Desk:
                         agent=assignment.agent_id,
                         mode=assignment.mode,
                     )
-        outgoing += await self.tell_waiting()
+        if self.config.tell_place:
+            outgoing += await self.tell_waiting()
         await self._deliver(outgoing)
 
     async def tell_waiting(self) -> list[int]:

@@ -94,6 +94,7 @@ def channel_settings(
         "TWILIO_BASE_URL": twilio.url,
         "CHANNEL_RATE_PER_S": 1000,
         "CHANNEL_RATE_PER_CHAT_PER_S": 1000,
+        "HANDOFF_TELL_PLACE": False,  # only the bot-unavailable notice goes out
     }
     values.update(overrides)
     return Settings(**values)

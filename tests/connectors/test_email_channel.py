@@ -64,6 +64,7 @@ async def running_gateway(
         "EMAIL_SMTP_PORT": relay.port,
         "EMAIL_SMTP_TLS": "none",
         "EMAIL_SMTP_TIMEOUT_S": 5,
+        "HANDOFF_TELL_PLACE": False,  # only the bot-unavailable notice goes out
     }
     values.update(overrides)
     app = create_app(Settings(**values))  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ async def test_a_gateway_killed_mid_send_delivers_the_reply_once_after_restart(
         "TELEGRAM_TOKEN": fake_telegram.token,
         "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
         "TELEGRAM_BASE_URL": fake_telegram.url,
+        "HANDOFF_TELL_PLACE": "false",  # only the bot-unavailable notice goes out
     }
     gateway = GatewayProcess(env, artifacts / "gateway-kill-mid-send.log")
     update = json.dumps(payload("telegram", "text"))

@@ -56,6 +56,14 @@ async def test_waiting_customers_hear_their_place_and_its_changes(database: Data
     assert len(await texts(database, first)) == 1
 
 
+async def test_place_notices_can_be_turned_off(database: Database) -> None:
+    waiting = await queued(database)
+    sent = Sent()
+    await desk(database, sent, tell_place=False).tick()
+    assert await texts(database, waiting) == []
+    assert sent.ids == []
+
+
 async def test_estimate_uses_recent_handle_times_and_online_seats(database: Database) -> None:
     await agent(database, 1, capacity=2)
     served = await queued(database)
