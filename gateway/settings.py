@@ -68,13 +68,6 @@ class Settings(BaseSettings):
         default=None, alias="FAQ_UNANSWERED_GROUP_THRESHOLD"
     )
 
-    @field_validator("faq_lint_promise_words", mode="before")
-    @classmethod
-    def _split_words(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [word.strip() for word in value.split(",") if word.strip()]
-        return value
-
     # Staff accounts: login sessions for agents, supervisors and content staff.
     staff_session_hours: float = Field(default=12.0, alias="STAFF_SESSION_HOURS")
     # On an install without staff users, `admin` is created with a random password in this file.
@@ -171,17 +164,17 @@ class Settings(BaseSettings):
     handoff_timezone: str = Field(default="UTC", alias="HANDOFF_TIMEZONE")
     handoff_service_level_s: float = Field(default=20.0, alias="HANDOFF_SERVICE_LEVEL_S")
 
-    @field_validator("handoff_sensitive_words", "handoff_complaint_words", mode="before")
-    @classmethod
-    def _split_words(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [word.strip() for word in value.split(",") if word.strip()]
-        return value
-
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console
 
-    @field_validator("channels", "refund_non_refundable_categories", mode="before")
+    @field_validator(
+        "channels",
+        "refund_non_refundable_categories",
+        "faq_lint_promise_words",
+        "handoff_sensitive_words",
+        "handoff_complaint_words",
+        mode="before",
+    )
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
