@@ -209,16 +209,9 @@ async def transfer(
     entry = await _owned(session, conversation_id, agent_id)
     if entry is None:
         return False
-    moved = await session.exec(
-        update(Conversation)
-        .where(
-            col(Conversation.id) == conversation_id,
-            col(Conversation.owner) == Owner.AGENT,
-            col(Conversation.agent_id) == agent_id,
-        )
-        .values(owner=Owner.QUEUED, agent_id=None, updated_at=utcnow())
-    )
-    if moved.rowcount != 1 or not await close_entry(session, entry, Outcome.TRANSFERRED):
+    if not await _release(session, conversation_id, agent_id, Owner.QUEUED):
+        return False
+    if not await close_entry(session, entry, Outcome.TRANSFERRED):
         return False
     await session.flush()
     session.add(
@@ -248,6 +241,22 @@ async def transfer(
     return True
 
 
+async def _release(
+    session: AsyncSession, conversation_id: str, agent_id: int, owner: Owner
+) -> bool:
+    """The agent's ownership passes to `owner`, only while that agent still owns it."""
+    moved = await session.exec(
+        update(Conversation)
+        .where(
+            col(Conversation.id) == conversation_id,
+            col(Conversation.owner) == Owner.AGENT,
+            col(Conversation.agent_id) == agent_id,
+        )
+        .values(owner=owner, agent_id=None, updated_at=utcnow())
+    )
+    return moved.rowcount == 1
+
+
 async def resolve(
     session: AsyncSession, conversation_id: str, agent_id: int, disposition: str
 ) -> bool:
@@ -256,16 +265,9 @@ async def resolve(
     entry = await _owned(session, conversation_id, agent_id)
     if entry is None:
         return False
-    moved = await session.exec(
-        update(Conversation)
-        .where(
-            col(Conversation.id) == conversation_id,
-            col(Conversation.owner) == Owner.AGENT,
-            col(Conversation.agent_id) == agent_id,
-        )
-        .values(owner=Owner.BOT, agent_id=None, updated_at=utcnow())
-    )
-    if moved.rowcount != 1 or not await close_entry(session, entry, Outcome.RESOLVED, disposition):
+    if not await _release(session, conversation_id, agent_id, Owner.BOT):
+        return False
+    if not await close_entry(session, entry, Outcome.RESOLVED, disposition):
         return False
     handle_s = (utcnow() - store.as_utc(entry.claimed_at or entry.created_at)).total_seconds()
     await store.append_event(
