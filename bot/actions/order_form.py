@@ -24,6 +24,10 @@ from .services import ActionServices
 MAX_VERIFICATION_ATTEMPTS = 3
 
 
+# Slots answered in free text, where digits belong to the answer, not to a new order number.
+FREE_TEXT_SLOTS = ("new_address", "refund_reason")
+
+
 def latest(value: Any) -> str | None:
     """Slot values from entities may be lists (several entities in one message)."""
     if isinstance(value, list):
@@ -87,6 +91,10 @@ class ValidateOrderForm(FormValidationAction):
         tracker: Tracker,
         domain: dict[str, Any],
     ) -> dict[str, Any]:
+        verified_order = tracker.get_slot("verified_order")
+        if tracker.get_slot("requested_slot") in FREE_TEXT_SLOTS and verified_order:
+            # A number inside an address or a reason (a postcode) is part of that answer.
+            return {"order_number": verified_order}
         number = latest(slot_value)
         if number is None or not is_order_number(number):
             dispatcher.utter_message(text=texts.ASK_AGAIN_ORDER)

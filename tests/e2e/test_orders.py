@@ -150,6 +150,25 @@ async def test_cancel_after_confirmation_and_again(gateway: GatewayProcess) -> N
     assert "already cancelled" in texts_of(again)
 
 
+async def test_a_postcode_that_is_also_an_order_number_stays_part_of_the_address(
+    gateway: GatewayProcess,
+) -> None:
+    order = order_where(gateway, "o.status IN ('paid', 'packed')")
+    other = order_where(gateway, f"o.number != '{order['number']}'")
+    customer = sender()
+    ask = await verified(
+        gateway, customer, f"i need to change the address on order {order['number']}", order
+    )
+    assert texts_of(ask).startswith("What is the new delivery address"), ask
+    address = f"Ada Lovelace, Ring 4, {other['number']} Berlin"
+    done = await rest(gateway, customer, address)
+    assert f"Done: order {order['number']} will be delivered to {address}." in texts_of(done)
+    rows = query(gateway, "SELECT shipping_address FROM shop_order WHERE id = ?", order["id"])
+    assert rows == [(address,)]
+    untouched = query(gateway, "SELECT shipping_address FROM shop_order WHERE id = ?", other["id"])
+    assert untouched == [(other["address"],)]
+
+
 async def test_refund_within_the_limit_is_created_exactly_once(gateway: GatewayProcess) -> None:
     order = order_where(gateway, REFUNDABLE + " AND" + CHEAP_ITEM)
     item_id, amount = query(
