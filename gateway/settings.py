@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     )
     faq_lint_max_answer_chars: int = Field(default=800, alias="FAQ_LINT_MAX_ANSWER_CHARS")
     faq_lint_duplicate_threshold: float = Field(default=0.9, alias="FAQ_LINT_DUPLICATE_THRESHOLD")
+    # How far another entry must lead a held-out phrasing's own entry to be reported.
+    faq_lint_confusion_margin: float = Field(default=0.1, alias="FAQ_LINT_CONFUSION_MARGIN")
     faq_unanswered_group_threshold: float | None = Field(
         default=None, alias="FAQ_UNANSWERED_GROUP_THRESHOLD"
     )
