@@ -25,7 +25,7 @@ from aiohttp import web
 from accounts import require_role
 from knowledge import FaqEntry, KnowledgeBase, repository
 from knowledge.content import entry_to_dict
-from knowledge.lint import SEVERITIES, CachingEmbedder, Finding, LintConfig, Scoring, lint
+from knowledge.lint import SEVERITIES, Finding, LintConfig, Scoring, lint
 from knowledge.models import EntryStatus
 
 from .common import CONFIG, ROLE, config_of, query_field, render
@@ -63,12 +63,7 @@ def content_key(entries: Sequence[FaqEntry]) -> str:
 
 class ContentLinter:
     def __init__(self, knowledge: KnowledgeBase, config: LintConfig) -> None:
-        embedder = knowledge.embedder
-        self.scoring = Scoring(
-            knowledge.thresholds,
-            CachingEmbedder(embedder).as_embedder() if embedder is not None else None,
-            knowledge.weights,
-        )
+        self.scoring = Scoring.of(knowledge).caching()  # vectors kept from run to run
         self.config = config
         self._report: LintReport | None = None
         self._lock = asyncio.Lock()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,12 @@ class Scoring:
     def of(cls, knowledge: KnowledgeBase) -> Scoring:
         return cls(knowledge.thresholds, knowledge.embedder, knowledge.weights)
 
+    def caching(self) -> Scoring:
+        """The same scoring with an embedder that keeps the vectors it computed."""
+        if self.embedder is None or isinstance(self.embedder, CachingEmbedder):
+            return self
+        return replace(self, embedder=CachingEmbedder(self.embedder).as_embedder())
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -93,8 +100,7 @@ def lint(
     entries); without it only each entry's own answer is checked."""
     findings = [*_answers(entries, config), *_promises(entries, config)]
     if scoring is not None and len(entries) > 1:
-        if scoring.embedder is not None and not isinstance(scoring.embedder, CachingEmbedder):
-            scoring = replace(scoring, embedder=CachingEmbedder(scoring.embedder).as_embedder())
+        scoring = scoring.caching()
         findings += _near_duplicates(entries, config, scoring.embedder)
         findings += _confusable(entries, config, scoring)
     return sort_findings(findings)
@@ -177,16 +183,18 @@ def folds(
     entries: Sequence[FaqEntry], k: int
 ) -> Iterator[tuple[list[FaqEntry], list[tuple[int, str]]]]:
     """k splits of the phrasings: in each, every entry with two or more distinct phrasings
-    lends about 1/k of them (rotated, so the canonical questions do not all fall in one
-    fold) and keeps the rest. Yields the remaining entries and the held-out
-    (entry position, phrasing) pairs."""
+    lends about 1/k of them and keeps the rest. Which fold a phrasing falls in depends on its
+    place in its entry, rotated by a hash of the entry's id (so the canonical questions do not
+    all fall in one fold, and the order of the entries changes nothing). Yields the remaining
+    entries and the held-out (entry position, phrasing) pairs."""
     k = max(2, k)
+    offsets = [zlib.crc32(entry.id.encode()) for entry in entries]
     for fold in range(k):
         kept: list[FaqEntry] = []
         held: list[tuple[int, str]] = []
         for position, entry in enumerate(entries):
             texts = list(dict.fromkeys(entry.all_phrasings))
-            out = [t for i, t in enumerate(texts) if (i + position) % k == fold]
+            out = [t for i, t in enumerate(texts) if (i + offsets[position]) % k == fold]
             if len(texts) < 2 or not out:
                 kept.append(entry)
                 continue
@@ -243,8 +251,8 @@ def _outcome(own: str, phrasing: str, answer: Answer, thresholds: Thresholds) ->
         detail={
             "phrasing": phrasing,
             "outcome": outcome,
-            "other": round(top.score, 3),
-            "own": None if own_score is None else round(own_score, 3),
+            "other_score": round(top.score, 3),
+            "own_score": None if own_score is None else round(own_score, 3),
             "lead": round(lead, 3),
             "offered": offered if outcome == "not_offered" else [top.entry.id],
         },

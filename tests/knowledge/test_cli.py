@@ -131,6 +131,11 @@ def test_lint_of_the_seed_lists_the_worst_first(env: dict[str, str]) -> None:
     )
     wrong = [f for f in findings if f.get("outcome") == "wrong_answer"]
     assert wrong and all(f["severity"] == "high" and f["lead"] >= 0.1 for f in wrong)
+    assert all(isinstance(f["other"], str) and f["other"] != f["entry"] for f in wrong)
+    assert all(
+        f["own_score"] is None or abs(f["other_score"] - f["own_score"] - f["lead"]) < 0.002
+        for f in wrong
+    )
     assert f"66 entries checked, {len(findings)} findings" in result.stderr
     # A margin past any possible lead leaves only the promises.
     strict = run(env, "lint", "--file", seed, "--lexical", "--json", "--margin", "1.01")

@@ -123,7 +123,7 @@ def test_a_choice_without_the_own_entry_is_medium() -> None:
         "not_offered",
     )
     assert sorted(stray.detail["offered"]) == sorted(p.id for p in parcels)
-    assert stray.detail["own"] is None and "without its own entry" in stray.message
+    assert stray.detail["own_score"] is None and "without its own entry" in stray.message
 
 
 def test_findings_come_worst_first() -> None:
@@ -175,6 +175,13 @@ def test_each_phrasing_is_held_out_once_and_no_entry_is_emptied() -> None:
         held += out
     expected = [(i, p) for i, e in enumerate(entries) for p in dict.fromkeys(e.all_phrasings)]
     assert sorted(held) == sorted(x for x in expected if entries[x[0]].id != "lone")
+
+
+def test_the_order_of_the_entries_changes_nothing() -> None:
+    entries = [*CLEAN[:1], STRAY, *CLEAN[2:], entry("hours", "opening hours", "when are you open")]
+    forward = lint(entries, LintConfig(confusion_margin=0.0), Scoring(LEXICAL))
+    backward = lint(entries[::-1], LintConfig(confusion_margin=0.0), Scoring(LEXICAL))
+    assert forward and sorted(map(repr, forward)) == sorted(map(repr, backward))
 
 
 def test_the_caching_embedder_embeds_each_text_once(embedder: Embedder) -> None:
