@@ -1,5 +1,7 @@
-"""Tools for content staff: the knowledge admin pages (entries, history, unanswered questions)."""
+"""Tools for content staff: the knowledge admin pages (entries, history, unanswered questions,
+lint, import and export)."""
 
-from .web import CurationConfig, setup_curation
+from .common import CurationConfig
+from .web import setup_curation
 
 __all__ = ["CurationConfig", "setup_curation"]

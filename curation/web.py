@@ -2,17 +2,16 @@
 
 Server-rendered (Jinja2, autoescaped) forms: every change is a POST carrying the session's
 CSRF token, answered with a redirect. Publishing and unpublishing swap the live content of
-the running gateway before the redirect, so the next question is answered from it.
+the running gateway before the redirect, so the next question is answered from it. Errors
+are pages with a way back (`curation/errors.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp_jinja2
 import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -23,27 +22,33 @@ from knowledge.content import entry_to_dict, parse_entry
 from knowledge.formats import lines_of, pairs_from_lines
 from knowledge.lint import DEFAULT_CONFIG, LintConfig, lint
 from knowledge.models import EntryStatus
-from knowledge.repository import Conflict, NotFound
+from knowledge.repository import Conflict
 from knowledge.unanswered import group_questions
+
+from . import checks, transfer
+from .checks import BETWEEN_ENTRIES, ContentLinter, current_entries
+from .common import (
+    CONFIG,
+    PREFIX,
+    ROLE,
+    CurationConfig,
+    author,
+    config_of,
+    query_field,
+    read_form,
+    render,
+    text_field,
+)
+from .errors import error_pages
 
 log = structlog.get_logger(__name__)
 
-ROLE = "content"
-PREFIX = "/admin/knowledge"
 STATIC_DIR = Path(__file__).parent / "static"
-MAX_QUERY_CHARS = 500
 MAX_SELECTED = 1000
 UNANSWERED_SHOWN = 1000
+DEFAULT_IMPORT_MAX_BYTES = 2 * 1024 * 1024
 
-
-@dataclass(frozen=True)
-class CurationConfig:
-    live: LiveContent
-    lint: LintConfig
-    group_threshold: float | None
-
-
-CONFIG = web.AppKey("curation_config", CurationConfig)
+__all__ = ["CurationConfig", "setup_curation"]
 
 
 def setup_curation(
@@ -52,10 +57,14 @@ def setup_curation(
     *,
     lint_config: LintConfig = DEFAULT_CONFIG,
     group_threshold: float | None = None,
+    import_max_bytes: int = DEFAULT_IMPORT_MAX_BYTES,
 ) -> None:
     """Mounts the pages; call after `accounts.setup_accounts`."""
-    app[CONFIG] = CurationConfig(live, lint_config, group_threshold)
+    linter = ContentLinter(live.knowledge, lint_config)
+    app[CONFIG] = CurationConfig(live, lint_config, group_threshold, import_max_bytes, linter)
     setup_templates(app, "curation")
+    app.middlewares.append(error_pages)  # inside the session middleware: pages know the user
+    app.cleanup_ctx.append(checks.linter_context)
     register_staff_page(
         app, "Knowledge", PREFIX, ROLE, description="FAQ answers and unanswered questions"
     )
@@ -64,6 +73,10 @@ def setup_curation(
     r.add_get(f"{PREFIX}/new", new_entry_page)
     r.add_post(f"{PREFIX}/new", create_entry)
     r.add_get(f"{PREFIX}/try", try_page)
+    r.add_get(f"{PREFIX}/lint", checks.lint_page)
+    r.add_get(f"{PREFIX}/import", transfer.transfer_page)
+    r.add_post(f"{PREFIX}/import", transfer.import_upload)
+    r.add_get(f"{PREFIX}/export", transfer.export_download)
     r.add_get(f"{PREFIX}/unanswered", unanswered_page)
     r.add_post(f"{PREFIX}/unanswered/new-entry", unanswered_to_entry)
     r.add_post(f"{PREFIX}/unanswered/add", unanswered_to_phrasings)
@@ -74,38 +87,6 @@ def setup_curation(
     r.add_get(PREFIX + "/entries/{slug}/history", history_page)
     r.add_post(PREFIX + "/entries/{slug}/restore", restore_version)
     r.add_static(f"{PREFIX}/static/", STATIC_DIR, follow_symlinks=False)
-
-
-def _config(request: web.Request) -> CurationConfig:
-    return request.app[CONFIG]
-
-
-def _author(request: web.Request) -> str:
-    return str(request["user"].username)
-
-
-def _render(
-    request: web.Request, name: str, context: dict[str, Any], status: int = 200
-) -> web.Response:
-    response = aiohttp_jinja2.render_template(name, request, context, status=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _text(form: MultiDictProxy[Any], name: str, limit: int = 20_000) -> str:
-    value = form.get(name, "")
-    if not isinstance(value, str):
-        raise web.HTTPBadRequest(text=f"{name} must be a text field")
-    if len(value) > limit:
-        raise web.HTTPBadRequest(text=f"{name} is longer than {limit} characters")
-    return value
-
-
-def _query(request: web.Request, name: str) -> str:
-    value = request.query.get(name, "")
-    if len(value) > MAX_QUERY_CHARS:
-        raise web.HTTPBadRequest(text=f"{name} is longer than {MAX_QUERY_CHARS} characters")
-    return value.strip()
 
 
 def _slug(request: web.Request) -> str:
@@ -122,15 +103,15 @@ def _see_other(path: str) -> web.HTTPSeeOther:
 def entry_from_form(form: MultiDictProxy[Any], slug: str | None = None) -> FaqEntry:
     """Validated like an imported entry; `ContentError` names the field."""
     raw = {
-        "id": slug if slug is not None else _text(form, "id").strip(),
-        "topic": _text(form, "topic"),
-        "question": _text(form, "question"),
-        "answer": _text(form, "answer"),
-        "phrasings": lines_of(_text(form, "phrasings", 120_000)),
-        "tags": [t.strip() for t in _text(form, "tags").split(",") if t.strip()],
-        "locale": _text(form, "locale").strip() or "en",
-        "links": pairs_from_lines(_text(form, "links"), ("title", "url")),
-        "buttons": pairs_from_lines(_text(form, "buttons"), ("title", "payload")),
+        "id": slug if slug is not None else text_field(form, "id").strip(),
+        "topic": text_field(form, "topic"),
+        "question": text_field(form, "question"),
+        "answer": text_field(form, "answer"),
+        "phrasings": lines_of(text_field(form, "phrasings", 120_000)),
+        "tags": [t.strip() for t in text_field(form, "tags").split(",") if t.strip()],
+        "locale": text_field(form, "locale").strip() or "en",
+        "links": pairs_from_lines(text_field(form, "links"), ("title", "url")),
+        "buttons": pairs_from_lines(text_field(form, "buttons"), ("title", "payload")),
     }
     return parse_entry(raw, "entry")
 
@@ -159,18 +140,20 @@ def _raw_values(form: MultiDictProxy[Any]) -> dict[str, str]:
 
 @require_role(ROLE)
 async def entries_page(request: web.Request) -> web.Response:
-    search = _query(request, "q")
-    status_name = _query(request, "status")
-    topic = _query(request, "topic")
-    locale = _query(request, "locale")
+    search = query_field(request, "q")
+    status_name = query_field(request, "status")
+    topic = query_field(request, "topic")
+    locale = query_field(request, "locale")
     statuses = [s.value for s in EntryStatus]
     status = EntryStatus(status_name) if status_name in statuses else None
-    async with _config(request).live.transaction() as session:
+    config = config_of(request)
+    async with config.live.transaction() as session:
         entries = await repository.list_entries(
             session, search=search, status=status, topic=topic or None, locale=locale or None
         )
         topics = await repository.topics(session)
-    return _render(
+    report = config.linter.fresh(await current_entries(request))
+    return render(
         request,
         "curation_entries.html",
         {
@@ -178,7 +161,8 @@ async def entries_page(request: web.Request) -> web.Response:
             "topics": topics,
             "statuses": statuses,
             "filters": {"q": search, "status": status_name, "topic": topic, "locale": locale},
-            "live_entries": len(_config(request).live.knowledge),
+            "live_entries": len(config.live.knowledge),
+            "report": report,
         },
     )
 
@@ -190,37 +174,34 @@ async def entries_page(request: web.Request) -> web.Response:
 async def new_entry_page(request: web.Request) -> web.Response:
     values = dict.fromkeys(("id", "topic", "question", "answer", "phrasings", "tags", "links"), "")
     values |= {"locale": "en", "buttons": ""}
-    return _render(request, "curation_edit.html", {"values": values, "stored": None})
+    return render(request, "curation_edit.html", {"values": values, "stored": None})
 
 
 @require_role(ROLE)
 async def create_entry(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     values = _raw_values(form)
     try:
         entry = entry_from_form(form)
     except ContentError as exc:
-        return _render_edit(request, values, None, str(exc), 400)
+        return await _render_edit(request, values, None, str(exc), 400)
     if form.get("action") == "preview":
-        return _render_edit(request, values, None, None, 200, preview=entry)
+        return await _render_edit(request, values, None, None, 200, preview=entry)
     try:
-        async with _config(request).live.transaction() as session:
-            await repository.create_entry(session, entry, _author(request))
+        async with config_of(request).live.transaction() as session:
+            await repository.create_entry(session, entry, author(request))
     except Conflict as exc:
-        return _render_edit(request, values, None, str(exc), 409)
-    log.info("knowledge.entry_created", entry=entry.id, author=_author(request))
+        return await _render_edit(request, values, None, str(exc), 409)
+    log.info("knowledge.entry_created", entry=entry.id, author=author(request))
     raise _see_other(f"{PREFIX}/entries/{entry.id}?saved=1")
 
 
 async def _stored(request: web.Request, slug: str) -> repository.StoredEntry:
-    try:
-        async with _config(request).live.transaction() as session:
-            return await repository.get_entry(session, slug)
-    except NotFound:
-        raise web.HTTPNotFound(text="no such entry") from None
+    async with config_of(request).live.transaction() as session:
+        return await repository.get_entry(session, slug)
 
 
-def _render_edit(
+async def _render_edit(
     request: web.Request,
     values: dict[str, str],
     stored: repository.StoredEntry | None,
@@ -228,48 +209,58 @@ def _render_edit(
     status: int,
     preview: FaqEntry | None = None,
 ) -> web.Response:
-    findings = []
-    if preview is not None:
-        findings = lint([preview], _config(request).lint)
+    """The editor; the preview shows the checks of the version shown, and (for a stored
+    entry) the checks against the other entries from the last lint of the saved content."""
+    config = config_of(request)
+    findings = lint([preview], config.lint) if preview is not None else []
+    between: list[Any] | None = []
+    if stored is not None:
+        report = config.linter.fresh(await current_entries(request))
+        between = None
+        if report is not None:
+            between = [f for f in report.about(stored.entry.id) if f.check in BETWEEN_ENTRIES]
     context = {
         "values": values,
         "stored": stored,
         "error": error,
         "preview": preview,
         "findings": findings,
+        "between": between,
         "saved": request.query.get("saved") == "1",
     }
-    return _render(request, "curation_edit.html", context, status)
+    return render(request, "curation_edit.html", context, status)
 
 
 @require_role(ROLE)
 async def edit_page(request: web.Request) -> web.Response:
     stored = await _stored(request, _slug(request))
-    return _render_edit(request, form_values(stored.entry), stored, None, 200, preview=stored.entry)
+    return await _render_edit(
+        request, form_values(stored.entry), stored, None, 200, preview=stored.entry
+    )
 
 
 @require_role(ROLE)
 async def save_entry(request: web.Request) -> web.Response:
     slug = _slug(request)
     stored = await _stored(request, slug)
-    form = await request.post()
+    form = await read_form(request)
     values = _raw_values(form) | {"id": slug}
     try:
         entry = entry_from_form(form, slug)
-        expected = int(_text(form, "version", 20))
+        expected = int(text_field(form, "version", 20))
     except ContentError as exc:
-        return _render_edit(request, values, stored, str(exc), 400)
+        return await _render_edit(request, values, stored, str(exc), 400)
     except ValueError:
-        return _render_edit(request, values, stored, "the form lost its version number", 400)
+        return await _render_edit(request, values, stored, "the form lost its version number", 400)
     if form.get("action") == "preview":
-        return _render_edit(request, values, stored, None, 200, preview=entry)
+        return await _render_edit(request, values, stored, None, 200, preview=entry)
     if entry_to_dict(entry) == entry_to_dict(stored.entry):
         raise _see_other(f"{PREFIX}/entries/{slug}")
     try:
-        async with _config(request).live.transaction() as session:
-            await repository.save_entry(session, entry, _author(request), expected_version=expected)
+        async with config_of(request).live.transaction() as session:
+            await repository.save_entry(session, entry, author(request), expected_version=expected)
     except Conflict as exc:
-        return _render_edit(request, values, stored, str(exc), 409, preview=entry)
+        return await _render_edit(request, values, stored, str(exc), 409, preview=entry)
     raise _see_other(f"{PREFIX}/entries/{slug}?saved=1")
 
 
@@ -285,20 +276,15 @@ _STATUS_CHANGES = {
 @require_role(ROLE)
 async def change_status(request: web.Request) -> web.Response:
     slug = _slug(request)
-    form = await request.post()
-    change = _STATUS_CHANGES.get(_text(form, "change", 20))
+    form = await read_form(request)
+    change = _STATUS_CHANGES.get(text_field(form, "change", 20))
     if change is None:
         raise web.HTTPBadRequest(text="change must be publish, unpublish or archive")
-    live = _config(request).live
-    try:
-        async with live.transaction() as session:
-            stored = await change(session, slug, _author(request))
-    except NotFound:
-        raise web.HTTPNotFound(text="no such entry") from None
-    except ContentError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+    live = config_of(request).live
+    async with live.transaction() as session:
+        stored = await change(session, slug, author(request))
     await live.load()
-    log.info("knowledge.status_changed", entry=slug, status=stored.status, author=_author(request))
+    log.info("knowledge.status_changed", entry=slug, status=stored.status, author=author(request))
     raise _see_other(f"{PREFIX}/entries/{slug}")
 
 
@@ -306,24 +292,21 @@ async def change_status(request: web.Request) -> web.Response:
 async def history_page(request: web.Request) -> web.Response:
     slug = _slug(request)
     stored = await _stored(request, slug)
-    async with _config(request).live.transaction() as session:
+    async with config_of(request).live.transaction() as session:
         versions = await repository.history(session, slug)
-    return _render(request, "curation_history.html", {"stored": stored, "versions": versions})
+    return render(request, "curation_history.html", {"stored": stored, "versions": versions})
 
 
 @require_role(ROLE)
 async def restore_version(request: web.Request) -> web.Response:
     slug = _slug(request)
-    form = await request.post()
+    form = await read_form(request)
     try:
-        version = int(_text(form, "version", 20))
+        version = int(text_field(form, "version", 20))
     except ValueError:
         raise web.HTTPBadRequest(text="version must be a number") from None
-    try:
-        async with _config(request).live.transaction() as session:
-            await repository.restore(session, slug, version, _author(request))
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=str(exc)) from None
+    async with config_of(request).live.transaction() as session:
+        await repository.restore(session, slug, version, author(request))
     raise _see_other(f"{PREFIX}/entries/{slug}?saved=1")
 
 
@@ -332,10 +315,10 @@ async def restore_version(request: web.Request) -> web.Response:
 
 @require_role(ROLE)
 async def try_page(request: web.Request) -> web.Response:
-    question = _query(request, "q")
-    knowledge = _config(request).live.knowledge
+    question = query_field(request, "q")
+    knowledge = config_of(request).live.knowledge
     answer = await asyncio.to_thread(knowledge.ask, question, 5) if question else None
-    return _render(
+    return render(
         request,
         "curation_try.html",
         {"question": question, "answer": answer, "thresholds": knowledge.thresholds},
@@ -347,14 +330,14 @@ async def try_page(request: web.Request) -> web.Response:
 
 @require_role(ROLE)
 async def unanswered_page(request: web.Request) -> web.Response:
-    config = _config(request)
+    config = config_of(request)
     async with config.live.transaction() as session:
         questions = await repository.open_unanswered(session, UNANSWERED_SHOWN)
         topics = await repository.topics(session)
     groups = await asyncio.to_thread(
         group_questions, questions, config.live.knowledge.embedder, config.group_threshold
     )
-    return _render(
+    return render(
         request,
         "curation_unanswered.html",
         {"groups": groups, "topics": topics, "total": len(questions)},
@@ -362,7 +345,7 @@ async def unanswered_page(request: web.Request) -> web.Response:
 
 
 def _ids(form: MultiDictProxy[Any]) -> list[int]:
-    raw = _text(form, "ids", 20_000)
+    raw = text_field(form, "ids", 20_000)
     try:
         ids = sorted({int(part) for part in raw.split(",") if part.strip()})
     except ValueError:
@@ -374,51 +357,36 @@ def _ids(form: MultiDictProxy[Any]) -> list[int]:
 
 @require_role(ROLE)
 async def unanswered_to_entry(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     ids = _ids(form)
-    try:
-        entry = parse_entry(
-            {
-                "id": _text(form, "id").strip(),
-                "topic": _text(form, "topic"),
-                "question": _text(form, "question"),
-                "answer": _text(form, "answer"),
-            },
-            "entry",
-        )
-        async with _config(request).live.transaction() as session:
-            await repository.entry_from_unanswered(session, ids, entry, _author(request))
-    except ContentError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
-    except Conflict as exc:
-        raise web.HTTPConflict(text=str(exc)) from None
+    entry = parse_entry(
+        {
+            "id": text_field(form, "id").strip(),
+            "topic": text_field(form, "topic"),
+            "question": text_field(form, "question"),
+            "answer": text_field(form, "answer"),
+        },
+        "entry",
+    )
+    async with config_of(request).live.transaction() as session:
+        await repository.entry_from_unanswered(session, ids, entry, author(request))
     raise _see_other(f"{PREFIX}/entries/{entry.id}?saved=1")
 
 
 @require_role(ROLE)
 async def unanswered_to_phrasings(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     ids = _ids(form)
-    slug = _text(form, "entry", 80).strip()
-    try:
-        async with _config(request).live.transaction() as session:
-            await repository.add_as_phrasings(session, ids, slug, _author(request))
-    except NotFound:
-        raise web.HTTPNotFound(text=f"no entry '{slug}'") from None
-    except ContentError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
-    except Conflict as exc:
-        raise web.HTTPConflict(text=str(exc)) from None
+    slug = text_field(form, "entry", 80).strip()
+    async with config_of(request).live.transaction() as session:
+        await repository.add_as_phrasings(session, ids, slug, author(request))
     raise _see_other(f"{PREFIX}/entries/{slug}?saved=1")
 
 
 @require_role(ROLE)
 async def unanswered_dismiss(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     ids = _ids(form)
-    try:
-        async with _config(request).live.transaction() as session:
-            await repository.dismiss_unanswered(session, ids, _author(request))
-    except Conflict as exc:
-        raise web.HTTPConflict(text=str(exc)) from None
+    async with config_of(request).live.transaction() as session:
+        await repository.dismiss_unanswered(session, ids, author(request))
     raise _see_other(f"{PREFIX}/unanswered")

@@ -79,8 +79,10 @@ def create_app(settings: Settings) -> web.Application:
             promise_words=tuple(settings.faq_lint_promise_words),
             max_answer_chars=settings.faq_lint_max_answer_chars,
             duplicate_threshold=settings.faq_lint_duplicate_threshold,
+            confusion_margin=settings.faq_lint_confusion_margin,
         ),
         group_threshold=settings.faq_unanswered_group_threshold,
+        import_max_bytes=settings.faq_import_max_bytes,
     )
     setup_handoff(app)
     return app

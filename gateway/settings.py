@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     )
     faq_lint_max_answer_chars: int = Field(default=800, alias="FAQ_LINT_MAX_ANSWER_CHARS")
     faq_lint_duplicate_threshold: float = Field(default=0.9, alias="FAQ_LINT_DUPLICATE_THRESHOLD")
+    # How far another entry must lead a held-out phrasing's own entry to be reported.
+    faq_lint_confusion_margin: float = Field(default=0.1, alias="FAQ_LINT_CONFUSION_MARGIN")
+    # Largest FAQ file the admin page imports (the CLI reads files up to 20 MiB).
+    faq_import_max_bytes: int = Field(default=2 * 1024 * 1024, alias="FAQ_IMPORT_MAX_BYTES")
     faq_unanswered_group_threshold: float | None = Field(
         default=None, alias="FAQ_UNANSWERED_GROUP_THRESHOLD"
     )

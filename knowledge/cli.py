@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from .content import ContentError, FaqEntry
 from .embeddings import Embedder
 from .formats import FORMATS, decode, dump, format_of, parse_text, read_file
 from .index import VectorIndex
-from .lint import LintConfig, lint
+from .lint import SEVERITIES, Finding, LintConfig, Scoring, lint
 from .models import EntryStatus
 from .retrieval import Thresholds
 from .semantic import ScoringWeights, SemanticRetriever
@@ -56,12 +57,20 @@ def add_commands(commands: Any) -> None:
         "lint",
         help="check content: near-duplicates, confusable phrasings, answers, promises",
         description="Checks the current content of every entry that is not archived (or a "
-        "file). Exits 1 when there are findings.",
+        "file), worst findings first. A phrasing is confusable when, held out of its entry, "
+        "the knowledge base (its scoring and thresholds from the settings) would answer it "
+        "with another entry or offer a choice without its own. Exits 1 when there are "
+        "findings.",
     )
     lnt.add_argument("--file", type=Path, help="lint a file instead of the database")
     lnt.add_argument("--json", action="store_true", help="one JSON object per finding")
     lnt.add_argument("--lexical", action="store_true", help="TF-IDF instead of embeddings")
     lnt.add_argument("--promise-words", help="comma-separated (default: from settings)")
+    lnt.add_argument(
+        "--margin",
+        type=float,
+        help="how far another entry must lead (default: FAQ_LINT_CONFUSION_MARGIN)",
+    )
 
     commands.add_parser("reindex", help="rebuild the FAISS index of the published content")
 
@@ -174,31 +183,50 @@ async def _lint(args: argparse.Namespace) -> int:
     words = settings.faq_lint_promise_words
     if args.promise_words is not None:
         words = [w.strip() for w in args.promise_words.split(",") if w.strip()]
-    config = LintConfig(
-        promise_words=tuple(words),
-        max_answer_chars=settings.faq_lint_max_answer_chars,
-        duplicate_threshold=settings.faq_lint_duplicate_threshold,
+    config = lint_config(settings, promise_words=tuple(words))
+    if args.margin is not None:
+        config = replace(config, confusion_margin=args.margin)
+    scoring = Scoring(
+        _thresholds(settings),
+        None if args.lexical else _embedder(settings),
+        _weights(settings),
     )
-    embedder = None if args.lexical else _embedder(settings)
-    findings = await asyncio.to_thread(lint, entries, config, embedder)
+    started = time.process_time()
+    findings = await asyncio.to_thread(lint, entries, config, scoring)
     for f in findings:
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "check": f.check,
-                        "entry": f.entry_id,
-                        "message": f.message,
-                        "other": f.other_id,
-                        **f.detail,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            print(json.dumps(finding_record(f), ensure_ascii=False))
         else:
-            print(f"{f.entry_id}: {f.check}: {f.message}")
-    print(f"{len(entries)} entries checked, {len(findings)} findings", file=sys.stderr)
+            print(f"{f.severity:<6} {f.entry_id}: {f.check}: {f.message}")
+    counts = ", ".join(f"{sum(f.severity == s for f in findings)} {s}" for s in SEVERITIES)
+    print(
+        f"{len(entries)} entries checked, {len(findings)} findings ({counts}) "
+        f"in {time.process_time() - started:.1f}s CPU",
+        file=sys.stderr,
+    )
     return 1 if findings else 0
+
+
+def lint_config(settings: Any, **overrides: Any) -> LintConfig:
+    """Lint as configured in the settings (the gateway's admin pages use the same)."""
+    values: dict[str, Any] = {
+        "promise_words": tuple(settings.faq_lint_promise_words),
+        "max_answer_chars": settings.faq_lint_max_answer_chars,
+        "duplicate_threshold": settings.faq_lint_duplicate_threshold,
+        "confusion_margin": settings.faq_lint_confusion_margin,
+    }
+    return LintConfig(**(values | overrides))
+
+
+def finding_record(f: Finding) -> dict[str, Any]:
+    return {
+        "severity": f.severity,
+        "check": f.check,
+        "entry": f.entry_id,
+        "message": f.message,
+        "other": f.other_id,
+        **f.detail,
+    }
 
 
 async def _reindex(args: argparse.Namespace) -> int:
@@ -229,15 +257,19 @@ def _weights(settings: Any) -> ScoringWeights:
     )
 
 
-async def _ask(args: argparse.Namespace) -> int:
-    settings = _settings()
-    entries = await _published(settings)
-    embedder = _embedder(settings)
-    thresholds = Thresholds(
+def _thresholds(settings: Any) -> Thresholds:
+    return Thresholds(
         answer=settings.faq_answer_threshold,
         clarify=settings.faq_clarify_threshold,
         margin=settings.faq_clarify_margin,
     )
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    settings = _settings()
+    entries = await _published(settings)
+    embedder = _embedder(settings)
+    thresholds = _thresholds(settings)
     kb = KnowledgeBase(
         entries,
         thresholds,

@@ -6,6 +6,10 @@ fixed in one pass; nothing is returned unless the whole file is valid.
 CSV columns: id, topic, question, answer (required), phrasings (one per line in the cell),
 tags (comma-separated), locale, links and buttons (one `title | url` or `title | payload` per
 line), status. YAML and JSON: a list of entries, or a mapping with the list under `entries`.
+
+A CSV cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is written with a
+leading `'`, so a spreadsheet shows it as text instead of running it as a formula; reading
+drops that `'` again (a round trip keeps the text).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
@@ -39,6 +43,7 @@ CSV_COLUMNS = (
     "status",
 )
 _REQUIRED_COLUMNS = ("id", "topic", "question", "answer")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,7 @@ class FileEntry:
     line: int
 
 
-def format_of(path: Path, explicit: str | None = None) -> str:
+def format_of(path: PurePath, explicit: str | None = None) -> str:
     name = (explicit or path.suffix.lstrip(".")).lower()
     name = {"yml": "yaml"}.get(name, name)
     if name not in FORMATS:
@@ -199,12 +204,20 @@ def _csv_rows(text: str, name: str, errors: _Errors) -> list[tuple[int | None, A
         if len(cells) != len(header):
             errors.add(start, f"{len(cells)} fields, the header has {len(header)}")
             continue
-        row = dict(zip(header, cells, strict=True))
+        row = dict(zip(header, map(_from_cell, cells), strict=True))
         try:
             rows.append((start, _csv_entry(row)))
         except ContentError as exc:
             errors.add(start, str(exc))
     return rows
+
+
+def _to_cell(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+def _from_cell(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value
 
 
 def lines_of(cell: str) -> list[str]:
@@ -248,7 +261,8 @@ def dump(entries: Iterable[tuple[FaqEntry, str]], fmt: str) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in records:
         writer.writerow(
-            [
+            _to_cell(cell)
+            for cell in [
                 r["id"],
                 r["topic"],
                 r["question"],

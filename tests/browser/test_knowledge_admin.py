@@ -1,10 +1,13 @@
 """Content staff in headless Chromium: log in, write an entry whose question and answer carry
-markup, preview it, publish it, try it, see it answered in the widget, and turn unanswered
-questions into phrasings; no markup from content or customers ever runs."""
+markup, preview it, publish it, try it, see it answered in the widget; turn unanswered
+questions into a new entry, into phrasings, or dismiss them, and meet an error page with a
+way back when a group was already handled; import and export files, read the lint findings.
+No markup from content, files or customers ever runs."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -137,13 +140,12 @@ def test_content_staff_write_publish_and_try_an_entry(
     page.screenshot(path=str(artifacts / "knowledge-widget-answer.png"), full_page=True)
 
 
-async def _record_hostile_question(database_url: str) -> None:
+async def _record_questions(database_url: str, *questions: str) -> None:
     db = Database(database_url.replace("sqlite:///", "sqlite+aiosqlite:///", 1))
     try:
         async with db.transaction() as session:
-            await repository.record_unanswered(
-                session, f"do you sell mugs in bulk {IMG}{SCRIPT}", "not_found", 0.1
-            )
+            for question in questions:
+                await repository.record_unanswered(session, question, "not_found", 0.1)
     finally:
         await db.dispose()
 
@@ -165,7 +167,17 @@ def test_unanswered_questions_are_shown_as_text_and_become_phrasings(
     recorded = query(gateway, "SELECT question, decision FROM faq_unanswered")
     assert {q for q, _ in recorded} & set(asked), recorded
     assert {d for _, d in recorded} <= {"not_found", "clarify"}
-    in_thread(_record_hostile_question(gateway.env["DATABASE_URL"]))
+    hampers = "do you sell christmas hampers"
+    monopoly = "can i pay with monopoly money"
+    in_thread(
+        _record_questions(
+            gateway.env["DATABASE_URL"],
+            f"do you sell mugs in bulk {IMG}{SCRIPT}",
+            hampers,
+            hampers,
+            monopoly,
+        )
+    )
 
     create_content_user(gateway, "cleo.content")
     log_in(page, gateway, "cleo.content")
@@ -183,3 +195,93 @@ def test_unanswered_questions_are_shown_as_text_and_become_phrasings(
     assert_nothing_ran(page)
     page.click("nav.kb-nav >> text=Unanswered questions")
     expect(page.locator("section.group", has_text="do you sell mugs in bulk")).to_have_count(0)
+
+    # A group becomes a new draft entry; its questions are the entry's phrasings.
+    group = page.locator("section.group", has_text=hampers)
+    expect(group).to_have_attribute("data-count", "2")
+    form = group.locator("form.to-entry")
+    form.locator("input[name=id]").fill("christmas-hampers")
+    form.locator("input[name=topic]").fill("products")
+    form.locator("input[name=question]").fill("Christmas hampers?")
+    form.locator("textarea[name=answer]").fill(f"Not yet {SCRIPT}: we sell gift cards.")
+    form.locator("button").click()
+    expect(page.locator(".notice")).to_have_text("Saved.")
+    expect(page.locator(".state .status")).to_have_text("draft")
+    expect(page.locator("#f-phrasings")).to_have_value(hampers)
+    assert_nothing_ran(page)
+
+    # Another tab still shows the monopoly group; this one dismisses it.
+    other = page.context.new_page()
+    other.goto(f"{gateway.url}/admin/knowledge/unanswered")
+    page.click("nav.kb-nav >> text=Unanswered questions")
+    page.locator("section.group", has_text=monopoly).locator("form.dismiss button").click()
+    expect(page.locator("section.group", has_text=monopoly)).to_have_count(0)
+    # Acting on the stale group gets a page, not JSON, and a way back.
+    other.locator("section.group", has_text=monopoly).locator("form.dismiss button").click()
+    expect(other.locator("h1")).to_have_text("Changed in the meantime")
+    expect(other.locator("#error-message")).to_have_text(
+        "some of these questions were already handled or do not exist"
+    )
+    other.screenshot(path=str(artifacts / "knowledge-stale-group.png"), full_page=True)
+    other.click("#way-back")
+    expect(other).to_have_url(f"{gateway.url}/admin/knowledge/unanswered")
+    expect(other.locator("section.group", has_text=monopoly)).to_have_count(0)
+    other.close()
+
+
+BAD_CSV = "id,topic,question,answer\nfine,t,Fine?,Yes.\nNot A Slug,t,Q?,A.\n"
+HOSTILE_YAML = f"""\
+entries:
+  - id: hostile-import
+    topic: products
+    question: 'Imported {SCRIPT} question {IMG}'
+    phrasings: ['imported {IMG} phrasing']
+    answer: 'Imported {SCRIPT} answer.'
+"""
+
+
+def test_content_staff_import_export_and_read_the_lint(
+    page: Page, gateway: GatewayProcess, artifacts: Path
+) -> None:
+    create_content_user(gateway, "ines.content")
+    log_in(page, gateway, "ines.content")
+    page.click("nav.kb-nav >> text=Import and export")
+    page.set_input_files(
+        "#import-file", {"name": "faq.csv", "mimeType": "text/csv", "buffer": BAD_CSV.encode()}
+    )
+    page.click("#import-button")
+    expect(page.locator("#import-errors li")).to_have_text(
+        ["faq.csv line 3: entry: id 'Not A Slug' must be a lowercase slug"]
+    )
+    page.screenshot(path=str(artifacts / "knowledge-import-errors.png"), full_page=True)
+
+    page.set_input_files(
+        "#import-file",
+        {"name": "faq.yml", "mimeType": "application/yaml", "buffer": HOSTILE_YAML.encode()},
+    )
+    page.click("#import-button")
+    expect(page.locator("#import-result")).to_have_text("Imported: 1 new, 0 changed, 0 unchanged.")
+    page.goto(f"{gateway.url}/admin/knowledge/entries/hostile-import")
+    expect(page.locator("h1")).to_have_text(f"Imported {SCRIPT} question {IMG}")
+    expect(page.locator(".state .status")).to_have_text("draft")
+    assert_nothing_ran(page)
+
+    page.click("nav.kb-nav >> text=Import and export")
+    page.select_option("#export-form select[name=format]", "json")
+    page.select_option("#export-form select[name=status]", "draft")
+    with page.expect_download() as download:
+        page.click("#export-button")
+    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert download.value.suggested_filename.startswith("faq-draft-")
+    assert "hostile-import" in {e["id"] for e in exported["entries"]}
+    assert {e["status"] for e in exported["entries"]} == {"draft"}
+
+    page.click("nav.kb-nav >> text=Lint")
+    expect(page.locator("h1")).to_have_text("Lint findings", timeout=120_000)
+    rows = page.locator("tr.finding")
+    expect(rows.first).to_be_visible()
+    severities = [rows.nth(i).get_attribute("data-severity") for i in range(rows.count())]
+    order = ["high", "medium", "low"]
+    assert severities == sorted(severities, key=lambda s: order.index(s or "low"))
+    assert_nothing_ran(page)
+    page.screenshot(path=str(artifacts / "knowledge-lint.png"), full_page=True)

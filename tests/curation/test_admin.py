@@ -5,7 +5,6 @@ try a question, unanswered groups, and hostile or malformed input."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -14,79 +13,20 @@ from aiohttp.test_utils import TestServer
 
 from gateway import keys
 from knowledge import Decision, repository
-from tests.accounts_helpers import create_staff, login
-from tests.gateway.conftest import AppFactory
-
-PASSWORD = "correct horse battery"
-ADMIN = "/admin/knowledge"
-HOSTILE = '<script>window.__owned=1</script><img src=x onerror="window.__owned=2">'
-
-
-@pytest.fixture
-async def app(make_app: AppFactory) -> AsyncIterator[web.Application]:
-    application = make_app(FAQ_RETRIEVER="lexical", FAQ_CONTENT_POLL_S=3600)
-    yield application
-
-
-@pytest.fixture
-async def server(app: web.Application) -> AsyncIterator[TestServer]:
-    async with TestServer(app, host="127.0.0.1") as test_server:
-        db = app[keys.DATABASE]
-        await create_staff(db, "cora", PASSWORD, "content", display_name="Cora Content")
-        await create_staff(db, "ann", PASSWORD, "agent")
-        yield test_server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
-@pytest.fixture
-async def staff(server: TestServer, http: aiohttp.ClientSession) -> str:
-    """Logged in as content staff; returns the CSRF token."""
-    return await login(http, base(server), "cora", PASSWORD)
-
-
-def base(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
-
-
-HTML = {"Accept": "text/html"}
-
-
-async def get_page(http: aiohttp.ClientSession, url: str, status: int = 200) -> str:
-    async with http.get(url, headers=HTML, allow_redirects=False) as response:
-        text = await response.text()
-        assert response.status == status, text[:500]
-        return text
-
-
-async def post(
-    http: aiohttp.ClientSession, url: str, data: dict[str, str], status: int = 303
-) -> aiohttp.ClientResponse:
-    async with http.post(url, data=data, allow_redirects=False) as response:
-        await response.read()
-        assert response.status == status, (await response.text())[:500]
-        return response
-
-
-def entry_form(csrf: str, **values: str) -> dict[str, str]:
-    form = {
-        "csrf_token": csrf,
-        "id": "gift-registry",
-        "topic": "store-policies",
-        "question": "Do you have a gift registry?",
-        "phrasings": "wedding registry\ncan I make a wish list for my birthday",
-        "answer": "Yes: create a wish list in your account and share its link.",
-        "tags": "gifts, registry",
-        "locale": "en",
-        "links": "Wish lists | https://northwind.example/help/wish-lists",
-        "buttons": "Talk to a person | /human_handoff",
-        "action": "save",
-    }
-    return form | values
+from tests.accounts_helpers import login
+from tests.curation.helpers import (
+    ADMIN,
+    HOSTILE,
+    HTML,
+    JSON,
+    PASSWORD,
+    base,
+    entry_form,
+    error_page,
+    get_form_response,
+    get_page,
+    post,
+)
 
 
 async def test_only_content_staff_reach_the_pages(
@@ -97,11 +37,22 @@ async def test_only_content_staff_reach_the_pages(
         assert response.status == 303
         assert response.headers["Location"] == f"/login?next={ADMIN}"
     async with http.get(f"{url}{ADMIN}/try?q=x") as response:
+        assert response.status == 401 and response.content_type == "text/html"
+        assert error_page(await response.text())[1:] == (f"/login?next={ADMIN}", "Log in")
+    async with http.get(f"{url}{ADMIN}/try?q=x", headers=JSON) as response:
         assert response.status == 401
+        assert await response.json() == {"error": "unauthorized", "detail": "log in first"}
     await login(http, url, "ann", PASSWORD)
-    await get_page(http, f"{url}{ADMIN}", 403)
+    page = await get_page(http, f"{url}{ADMIN}", 403)
+    assert error_page(page) == (
+        "this needs the role content",
+        "/staff",
+        "Back to the staff pages",
+    )
+    assert 'class="kb-nav"' not in page  # no links to pages the agent cannot open
     async with http.post(f"{url}{ADMIN}/new", data={"id": "x"}) as response:
         assert response.status == 403
+        assert "this needs the role content" in await response.text()
 
 
 async def test_changes_need_the_csrf_token(
@@ -109,7 +60,17 @@ async def test_changes_need_the_csrf_token(
 ) -> None:
     url = base(server)
     await post(http, f"{url}{ADMIN}/new", entry_form("forged"), 403)
-    await post(http, f"{url}{ADMIN}/entries/shipping-times/status", {"change": "unpublish"}, 403)
+    async with http.post(
+        f"{url}{ADMIN}/entries/shipping-times/status", data={"change": "unpublish"}
+    ) as response:
+        assert response.status == 403
+        page = await response.text()
+    assert error_page(page) == (
+        "missing or wrong CSRF token",
+        f"{ADMIN}/entries/shipping-times",
+        "Back to the entry",
+    )
+    assert "The form was out of date" in page
     async with app[keys.DATABASE].transaction() as session:
         assert (await repository.get_entry(session, "shipping-times")).status == "published"
         with pytest.raises(repository.NotFound):
@@ -186,15 +147,6 @@ async def test_create_preview_publish_and_answer(
     assert kb.ask("Do you have a gift registry?").best.entry.id != "gift-registry"  # type: ignore[union-attr]
 
 
-async def get_form_response(
-    http: aiohttp.ClientSession, url: str, data: dict[str, str], status: int = 200
-) -> str:
-    async with http.post(url, data=data, allow_redirects=False) as response:
-        text = await response.text()
-        assert response.status == status, text[:500]
-        return text
-
-
 async def test_history_and_restore(
     server: TestServer, http: aiohttp.ClientSession, staff: str, app: web.Application
 ) -> None:
@@ -264,19 +216,24 @@ async def test_malformed_and_hostile_forms_store_nothing(
         f"{url}{ADMIN}/new", data=entry_form(staff, answer="x" * 70_000)
     ) as response:
         assert response.status == 413
-    await post(
+        assert error_page(await response.text())[0] == "The form or file is larger than 64 KiB."
+    page = await get_form_response(
         http,
         f"{url}{ADMIN}/entries/shipping-times/status",
         {"csrf_token": staff, "change": "drop"},
         400,
     )
-    await post(
+    assert error_page(page)[1] == f"{ADMIN}/entries/shipping-times"
+    page = await get_form_response(
         http,
         f"{url}{ADMIN}/entries/no-such/status",
         {"csrf_token": staff, "change": "publish"},
         404,
     )
+    assert error_page(page) == ("no FAQ entry &#39;no-such&#39;", ADMIN, "Back to the FAQ entries")
     await get_page(http, f"{url}{ADMIN}/entries/{'a' * 200}", 404)
+    page = await get_page(http, f"{url}{ADMIN}/no-such-page", 404)
+    assert error_page(page)[0] == "There is no such page."
     async with app[keys.DATABASE].transaction() as session:
         assert await repository.count_entries(session) == 66
 
@@ -338,25 +295,31 @@ async def test_unanswered_questions_become_an_entry_or_phrasings(
         assert created.status == "draft"
         # The two wordings of the entry's own question are not repeated as phrasings.
         assert created.entry.phrasings == ("any refurbished phones for sale",)
-    # The same group cannot be used twice.
-    await post(
-        http,
-        f"{url}{ADMIN}/unanswered/add",
-        {"csrf_token": staff, "ids": phones, "entry": "payment-methods"},
-        409,
+    # The same group cannot be used twice: a page says so and leads back to the groups.
+    stale = {"csrf_token": staff, "ids": phones, "entry": "payment-methods"}
+    page = await get_form_response(http, f"{url}{ADMIN}/unanswered/add", stale, 409)
+    assert error_page(page) == (
+        "some of these questions were already handled or do not exist",
+        f"{ADMIN}/unanswered",
+        "Back to the unanswered questions",
     )
-    await post(
+    assert "Someone else acted first" in page
+    async with http.post(f"{url}{ADMIN}/unanswered/dismiss", data=stale, headers=JSON) as reply:
+        assert reply.status == 409 and (await reply.json())["error"] == "conflict"
+    page = await get_form_response(
         http,
         f"{url}{ADMIN}/unanswered/add",
         {"csrf_token": staff, "ids": "1,x", "entry": "payment-methods"},
         400,
     )
-    await post(
+    assert error_page(page)[0] == "ids must be numbers separated by commas"
+    page = await get_form_response(
         http,
         f"{url}{ADMIN}/unanswered/add",
         {"csrf_token": staff, "ids": bitcoin, "entry": "no-such-entry"},
         404,
     )
+    assert error_page(page)[:2] == ("no FAQ entry &#39;no-such-entry&#39;", f"{ADMIN}/unanswered")
     await post(
         http,
         f"{url}{ADMIN}/unanswered/add",

@@ -108,6 +108,7 @@ def test_lint_reports_and_fails_on_findings(env: dict[str, str], tmp_path: Path)
     findings = [json.loads(line) for line in result.stdout.splitlines()]
     assert findings == [
         {
+            "severity": "medium",
             "check": "promise",
             "entry": "gift-registry",
             "message": "the answer makes an absolute promise: guarantee",
@@ -117,6 +118,28 @@ def test_lint_reports_and_fails_on_findings(env: dict[str, str], tmp_path: Path)
     ]
     custom = run(env, "lint", "--file", str(faq), "--lexical", "--promise-words", "nothing")
     assert custom.returncode == 0, custom.stdout
+
+
+def test_lint_of_the_seed_lists_the_worst_first(env: dict[str, str]) -> None:
+    seed = str(PROJECT_ROOT / "training_data/faq/seed.yml")
+    result = run(env, "lint", "--file", seed, "--lexical", "--json")
+    assert result.returncode == 1
+    findings = [json.loads(line) for line in result.stdout.splitlines()]
+    order = ["high", "medium", "low"]
+    assert [f["severity"] for f in findings] == sorted(
+        (f["severity"] for f in findings), key=order.index
+    )
+    wrong = [f for f in findings if f.get("outcome") == "wrong_answer"]
+    assert wrong and all(f["severity"] == "high" and f["lead"] >= 0.1 for f in wrong)
+    assert all(isinstance(f["other"], str) and f["other"] != f["entry"] for f in wrong)
+    assert all(
+        f["own_score"] is None or abs(f["other_score"] - f["own_score"] - f["lead"]) < 0.002
+        for f in wrong
+    )
+    assert f"66 entries checked, {len(findings)} findings" in result.stderr
+    # A margin past any possible lead leaves only the promises.
+    strict = run(env, "lint", "--file", seed, "--lexical", "--json", "--margin", "1.01")
+    assert {json.loads(line)["check"] for line in strict.stdout.splitlines()} == {"promise"}
 
 
 def test_reindex_builds_the_index_of_published_content(env: dict[str, str], tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import Settings
-from knowledge import ContentError, load_entries
+from knowledge import ContentError, FaqEntry, load_entries
 from knowledge.formats import MAX_FILE_BYTES, dump, parse_text, read_file
 
 SEED = load_entries(Settings().faq_seed_path)
@@ -108,3 +108,19 @@ def test_unreadable_files_are_refused(tmp_path: Path) -> None:
         read_file(tmp_path / "faq.txt")
     with pytest.raises(ContentError, match="cannot read"):
         read_file(tmp_path / "missing.yml")
+
+
+def test_csv_cells_that_look_like_formulas_are_written_as_text() -> None:
+    hostile = FaqEntry(
+        id="formula",
+        topic="=cmd|' /C calc'!A0",
+        question='=HYPERLINK("https://evil.example","click")',
+        answer="+1 for this; -2 for that",
+        phrasings=("@SUM(1+1)", "plain"),
+    )
+    text = dump([(hostile, "draft")], "csv")
+    row = text.splitlines()[1]
+    assert row.startswith("formula,'=cmd|"), row
+    assert "\"'=HYPERLINK(" in text and "'+1 for this" in text and "'@SUM(1+1)" in text
+    [read] = parse_text(text, "csv", "faq.csv")
+    assert read.entry == hostile
