@@ -9,7 +9,8 @@ from aiohttp import web
 from gateway import keys
 from gateway.settings import Settings
 
-from .console_api import DELIVERIES, drain_deliveries
+from .console_api import COURIER
+from .delivery import Courier
 from .desk import Desk, DeskConfig
 from .hours import BusinessHours
 from .pages import setup_console
@@ -43,13 +44,13 @@ def setup_handoff(app: web.Application) -> None:
     app[DESK] = Desk(
         app[keys.DATABASE].transaction, app[keys.OUTBOX].deliver, desk_config(settings)
     )
+    app[COURIER] = Courier(app[keys.OUTBOX].deliver)
     app.cleanup_ctx.append(_desk)
     setup_console(app)
 
 
 async def _desk(app: web.Application) -> AsyncIterator[None]:
-    app[DELIVERIES] = set()
     await app[DESK].start()
     yield
     await app[DESK].stop()
-    await drain_deliveries(app)
+    await app[COURIER].drain()

@@ -21,8 +21,9 @@ from . import metrics
 from .assignment import resolve, set_agent, take_next, transfer
 from .context import build_context, read_tracker
 from .csat import CSAT_QUESTION, csat_buttons
-from .desk import announce, say
+from .delivery import Courier
 from .models import Agent, AgentState, EntryStatus, QueueEntry
+from .notices import say
 from .transitions import hand_back
 
 DISPOSITIONS = ("solved", "not_solved", "refund_issued", "follow_up_needed", "escalated", "spam")
@@ -30,21 +31,7 @@ MAX_NOTE_CHARS = 4000
 HAND_BACK_TEXT = "You're back with our assistant. Write any time if you need anything else."
 
 
-DELIVERIES = web.AppKey("handoff_deliveries", set)
-
-
-def deliver_soon(app: web.Application, message_ids: list[int]) -> None:
-    """Deliver committed outbox rows in the background (awaited at shutdown)."""
-    tasks: set[asyncio.Task[None]] = app[DELIVERIES]
-    task = asyncio.create_task(app[keys.OUTBOX].deliver(message_ids))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-
-
-async def drain_deliveries(app: web.Application) -> None:
-    tasks = app.get(DELIVERIES)
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=10)
+COURIER = web.AppKey("handoff_courier", Courier)
 
 
 def _user(request: web.Request) -> CurrentUser:
@@ -180,15 +167,15 @@ async def queue(request: web.Request) -> web.Response:
 
 @require_role("agent")
 async def take_next_handler(request: web.Request) -> web.Response:
-    message_ids: list[int] = []
-    async with request.app[keys.DATABASE].transaction() as session:
-        await ensure_agent(session, _user(request))
-        assignment = await take_next(session, _user(request).id)
-        if assignment is not None:
-            message_ids.append(await announce(session, assignment))
+    db = request.app[keys.DATABASE]
+    async with db.autocommit() as session:
+        assignment = await take_next(session, _user(request).id, announce_to_customer=True)
     if assignment is None:
+        async with db.transaction() as session:
+            await ensure_agent(session, _user(request))  # a first visit: the agent starts offline
         return web.json_response({"conversation_id": None})
-    deliver_soon(request.app, message_ids)  # the claim is committed; the notice can follow
+    if assignment.notice_id is not None:
+        request.app[COURIER].send([assignment.notice_id])  # the claim is committed
     return web.json_response(
         {"conversation_id": assignment.conversation_id, "wait_s": assignment.wait_s}
     )

@@ -19,21 +19,20 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from connectors import OutboundMessage
 from conversations import (
     ChannelIdentity,
     Conversation,
     Customer,
     Direction,
     Message,
-    Sender,
     store,
 )
 from conversations.models import utcnow
 
-from .assignment import Assignment, assign_waiting
+from .assignment import assign_waiting
 from .hours import BusinessHours
-from .models import Agent, EntryStatus, FollowUp, QueueEntry
+from .models import EntryStatus, FollowUp, QueueEntry
+from .notices import announce, say
 from .transitions import abandon
 from .waiting import estimate_wait_s, position, wait_text
 
@@ -57,25 +56,6 @@ class DeskConfig:
     default_handle_s: float = 300.0
     tell_place: bool = True
     hours: BusinessHours = field(default_factory=lambda: BusinessHours.parse("always"))
-
-
-async def say(
-    session: AsyncSession, conversation_id: str, text: str, sender: str = Sender.SYSTEM
-) -> int:
-    """Queue one message to the customer on their channel (delivered by the outbox)."""
-    conversation = await session.get(Conversation, conversation_id)
-    assert conversation is not None
-    row = await store.add_outbound(
-        session, conversation, OutboundMessage(text=text, sender=sender), sender=sender
-    )
-    assert row.id is not None
-    return row.id
-
-
-async def announce(session: AsyncSession, assignment: Assignment) -> int:
-    agent = await session.get(Agent, assignment.agent_id)
-    name = agent.display_name if agent and agent.display_name else "A member of our team"
-    return await say(session, assignment.conversation_id, f"{name} has joined the conversation.")
 
 
 class Desk:
@@ -109,7 +89,9 @@ class Desk:
         if self.config.auto_assign:
             async with self._transaction() as session:
                 for assignment in await assign_waiting(session):
-                    outgoing.append(await announce(session, assignment))
+                    outgoing.append(
+                        await announce(session, assignment.conversation_id, assignment.agent_id)
+                    )
                     log.info(
                         "handoff.assigned",
                         conversation=assignment.conversation_id,
