@@ -9,10 +9,12 @@ from aiohttp import web
 from gateway import keys
 from gateway.settings import Settings
 
+from .changes import Changes
 from .console_api import COURIER
 from .delivery import Courier
 from .desk import Desk, DeskConfig
 from .hours import BusinessHours
+from .live import CHANGES
 from .pages import setup_console
 from .triggers import TriggerPolicy
 
@@ -45,12 +47,15 @@ def setup_handoff(app: web.Application) -> None:
         app[keys.DATABASE].transaction, app[keys.OUTBOX].deliver, desk_config(settings)
     )
     app[COURIER] = Courier(app[keys.OUTBOX].deliver)
+    app[CHANGES] = Changes()
     app.cleanup_ctx.append(_desk)
     setup_console(app)
 
 
 async def _desk(app: web.Application) -> AsyncIterator[None]:
+    await app[CHANGES].start(app[keys.DATABASE].engine)
     await app[DESK].start()
     yield
     await app[DESK].stop()
     await app[COURIER].drain()
+    await app[CHANGES].stop()

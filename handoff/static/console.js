@@ -32,6 +32,9 @@
       const item = el("li", null, entry.priority > 0 ? "vip" : "");
       const button = el("button", `${entry.queue} · ${entry.reason} · ${Math.round(entry.waiting_s)} s`);
       button.type = "button";
+      button.dataset.label = `${entry.queue} · ${entry.reason}`;
+      button.dataset.waiting = entry.waiting_s;
+      button.dataset.base = Date.now();
       button.dataset.conversation = entry.conversation_id;
       button.addEventListener("click", () => open(entry.conversation_id));
       item.append(button);
@@ -163,5 +166,12 @@
   $("resolve").addEventListener("click", () => finish("resolve", { disposition: $("disposition").value }, "Resolved."));
   $("hand-back").addEventListener("click", () => finish("hand-back", {}, "Handed back to the bot."));
   $("transfer").addEventListener("click", () => finish("transfer", { queue: $("transfer-queue").value.trim() || null, note: $("transfer-note").value.trim() || null }, "Transferred."));
+  // Frames come when something changes; the waiting times count on in between.
+  setInterval(() => {
+    for (const button of document.querySelectorAll(".entries button[data-waiting]")) {
+      const waited = Number(button.dataset.waiting) + (Date.now() - Number(button.dataset.base)) / 1000;
+      button.textContent = `${button.dataset.label} · ${Math.round(waited)} s`;
+    }
+  }, 1000);
   connect();
 })();

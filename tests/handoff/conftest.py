@@ -55,6 +55,7 @@ async def console(
         FAQ_CLARIFY_MARGIN=0.15,
         HANDOFF_AUTO_ASSIGN=False,
         HANDOFF_INTERVAL_S=3600,
+        HANDOFF_LIVE_REFRESH_S=60,  # sockets update on change notifications, not this
     )
     server = await aiohttp_server(create_app(settings))
     url = str(server.make_url("")).rstrip("/")
