@@ -51,13 +51,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def database_counters(url: str) -> tuple[dict[int, float], int]:
+async def backend_cpu(url: str) -> dict[int, float]:
     """CPU seconds of each PostgreSQL backend serving the database (the server runs on
-    this machine), and the database's committed transactions so far."""
+    this machine)."""
     db = Database(async_url(url))
     try:
         async with db.engine.connect() as conn:
-            await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
             pids = (
                 await conn.execute(
                     text(
@@ -66,15 +65,7 @@ async def database_counters(url: str) -> tuple[dict[int, float], int]:
                     )
                 )
             ).scalars()
-            commits = (
-                await conn.execute(
-                    text(
-                        "SELECT xact_commit FROM pg_stat_database "
-                        "WHERE datname = current_database()"
-                    )
-                )
-            ).scalar_one()
-            return {pid: cpu_s(pid) for pid in pids}, int(commits)
+            return {pid: cpu_s(pid) for pid in pids}
     finally:
         await db.dispose()
 
@@ -287,12 +278,9 @@ async def run(database_url: str, agents: int, conversations: int, log_dir: Path)
         await settled(database_url)
         pids = [p.pid for p in processes if p.pid is not None]
 
-        async def probe() -> tuple[dict[int, float], int, float, float]:
+        async def probe() -> tuple[dict[int, float], float, float]:
             gateways, client = sum(cpu_s(pid) for pid in pids), time.process_time()
-            backends, _ = await database_counters(database_url)
-            await asyncio.sleep(1.1)  # backends report their transactions within a second
-            _, commits = await database_counters(database_url)
-            return backends, commits, gateways, client
+            return await backend_cpu(database_url), gateways, client
 
         claims, latencies, wall, empty, (before, after) = await race(
             [p.url for p in processes], agents, probe
@@ -300,8 +288,8 @@ async def run(database_url: str, agents: int, conversations: int, log_dir: Path)
     finally:
         for process in processes:
             process.stop()
-    backends_before, commits_before, gateways_before, client_before = before
-    backends_after, commits_after, gateways_after, client_after = after
+    backends_before, gateways_before, client_before = before
+    backends_after, gateways_after, client_after = after
     postgres_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends_after.items())
     gateways_cpu = gateways_after - gateways_before
     client_cpu = client_after - client_before
@@ -337,7 +325,6 @@ async def run(database_url: str, agents: int, conversations: int, log_dir: Path)
             "postgres": round(postgres_cpu * 1000 / per_claim, 2),
             "clients": round(client_cpu * 1000 / per_claim, 2),
         },
-        "transactions_per_claim": round((commits_after - commits_before) / per_claim, 2),
         "load_average_1m_at_start": load_at_start,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "machine": machine(),

@@ -1,8 +1,9 @@
 """Change notifications for the live console, so websockets re-read the database when
 something they show changed instead of on a timer.
 
-Topics are table names (`queue_entry`, `handoff_agent`, `handoff_follow_up`) or a table and
-a conversation (`message:<id>`, `conversation_event:<id>`).
+Topics: `queue` (queue entries, agents, follow-ups changed) and `conversation:<id>` (a
+message or an event was added to that conversation). Message status updates (the outbox
+at work) are not announced; the periodic refresh shows them.
 
 - PostgreSQL: triggers on those tables call `pg_notify` (delivered when the writing
   transaction commits, whichever process or tool wrote), and each gateway process keeps one
@@ -29,40 +30,48 @@ log = structlog.get_logger(__name__)
 
 CHANNEL = "switchboard_handoff"
 EVERYTHING = "*"
-# table → whether its rows carry a conversation id worth naming in the topic
-WATCHED_TABLES = {
-    "queue_entry": False,
-    "handoff_agent": False,
-    "handoff_follow_up": False,
-    "message": True,
-    "conversation_event": True,
-}
+QUEUE = "queue"
+QUEUE_TABLES = ("queue_entry", "handoff_agent", "handoff_follow_up")
+CONVERSATION_TABLES = ("message", "conversation_event")
 
-_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION switchboard_handoff_notify() RETURNS trigger
+_FUNCTIONS = (
+    f"""
+CREATE OR REPLACE FUNCTION switchboard_notify_queue() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    row_data record;
 BEGIN
-    IF TG_OP = 'DELETE' THEN row_data := OLD; ELSE row_data := NEW; END IF;
-    IF TG_ARGV[0] = 'conversation' THEN
-        PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME || ':' || row_data.conversation_id);
-    ELSE
-        PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME);
-    END IF;
+    PERFORM pg_notify('{CHANNEL}', '{QUEUE}');
     RETURN NULL;
 END $$
-"""
+""",
+    f"""
+CREATE OR REPLACE FUNCTION switchboard_notify_conversation() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', 'conversation:' || NEW.conversation_id);
+    RETURN NULL;
+END $$
+""",
+)
 
+# Statement-level for the queue tables (one notice per statement, folded per transaction),
+# row-level on inserts for the conversation tables (the notice names the conversation).
 _TRIGGER = """
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{name}') THEN
-        CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table}
-        FOR EACH ROW EXECUTE FUNCTION switchboard_handoff_notify('{scope}');
+        CREATE TRIGGER {name} AFTER {events} ON {table}
+        FOR EACH {level} EXECUTE FUNCTION {function}();
     END IF;
 EXCEPTION WHEN duplicate_object THEN NULL;
 END $$
 """
+
+
+def topic_of(table: str, conversation_id: object = None) -> str | None:
+    if table in QUEUE_TABLES:
+        return QUEUE
+    if table in CONVERSATION_TABLES:
+        return f"conversation:{conversation_id}" if conversation_id else "conversation:"
+    return None
 
 
 class Subscription:
@@ -151,11 +160,18 @@ class Changes:
 async def install_triggers(engine: AsyncEngine) -> None:
     """Idempotent, and safe when several processes start at once."""
     async with engine.begin() as conn:
-        await conn.execute(text(_FUNCTION))
-        for table, by_conversation in WATCHED_TABLES.items():
-            scope = "conversation" if by_conversation else "table"
-            name = f"switchboard_notify_{table}"
-            await conn.execute(text(_TRIGGER.format(name=name, table=table, scope=scope)))
+        for function in _FUNCTIONS:
+            await conn.execute(text(function))
+        for table in (*QUEUE_TABLES, *CONVERSATION_TABLES):
+            queue = table in QUEUE_TABLES
+            trigger = _TRIGGER.format(
+                name=f"switchboard_notify_{table}",
+                table=table,
+                events="INSERT OR UPDATE OR DELETE" if queue else "INSERT",
+                level="STATEMENT" if queue else "ROW",
+                function="switchboard_notify_queue" if queue else "switchboard_notify_conversation",
+            )
+            await conn.execute(text(trigger))
 
 
 def watch_writes(engine: AsyncEngine, publish: Callable[[Iterable[str]], None]) -> None:
@@ -173,16 +189,14 @@ def watch_writes(engine: AsyncEngine, publish: Callable[[Iterable[str]], None]) 
         compiled = getattr(context, "compiled", None)
         table = getattr(getattr(compiled, "statement", None), "table", None)
         name = getattr(table, "name", None)
-        if name not in WATCHED_TABLES:
+        if not isinstance(name, str) or topic_of(name) is None:
             return
+        if name in CONVERSATION_TABLES and not context.isinsert:
+            return  # like the PostgreSQL triggers: additions only
         topics: set[str] = conn.info.setdefault(key, set())
-        if not WATCHED_TABLES[name]:
-            topics.add(name)
-            return
-        rows = params if many else [params]
-        for row in rows:
+        for row in params if many else [params]:
             conversation_id = row.get("conversation_id") if isinstance(row, dict) else None
-            topics.add(f"{name}:{conversation_id}" if conversation_id else name)
+            topics.add(topic_of(name, conversation_id) or QUEUE)
 
     @event.listens_for(sync_engine, "rollback")
     def _rolled_back(conn: Any) -> None:

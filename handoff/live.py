@@ -1,6 +1,6 @@
 """Live console updates over websockets. A socket re-reads the database when a change it
 shows is announced (`handoff.changes`: LISTEN/NOTIFY across gateway processes on
-PostgreSQL, in-process on SQLite), at most every `MIN_GAP_S`, and every
+PostgreSQL, in-process on SQLite), at most every a short gap, and every
 `HANDOFF_LIVE_REFRESH_S` anyway; it sends a frame only when its content changed. Every
 gateway process serves every agent, whichever process took the customer's message."""
 
@@ -20,24 +20,20 @@ from accounts import require_role
 from conversations import Conversation, Owner, store
 from gateway import keys
 
-from .changes import EVERYTHING, Changes
+from .changes import EVERYTHING, QUEUE, Changes
 from .console_api import dumps, ensure_agent, queue_snapshot, supervisor_snapshot
 
 log = structlog.get_logger(__name__)
-MIN_GAP_S = 0.25  # at most four reads a second per socket, however busy the queue
+AGENT_GAP_S = 0.25  # at most four reads a second per agent socket, however busy the queue
+SUPERVISOR_GAP_S = 1.0  # the supervisor's frame computes today's metrics
 CHANGES = web.AppKey("handoff_changes", Changes)
-QUEUE_TABLES = frozenset({"queue_entry", "handoff_agent", "handoff_follow_up"})
 
 
 def agent_wants(topic: str, watch: str | None) -> bool:
-    table, _, conversation = topic.partition(":")
-    if table in QUEUE_TABLES:
+    if topic == QUEUE:
         return True
-    return watch is not None and conversation in ("", watch)
-
-
-def supervisor_wants(topic: str) -> bool:
-    return topic.partition(":")[0] in ("queue_entry", "handoff_agent", "conversation_event")
+    kind, _, conversation = topic.partition(":")
+    return kind == "conversation" and watch is not None and conversation in ("", watch)
 
 
 async def _watched(
@@ -74,7 +70,10 @@ async def _watched(
 
 
 async def _stream(
-    request: web.Request, snapshot: Any, wants: Callable[[str, str | None], bool]
+    request: web.Request,
+    snapshot: Any,
+    wants: Callable[[str, str | None], bool],
+    gap_s: float,
 ) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
     await ws.prepare(request)
@@ -111,7 +110,7 @@ async def _stream(
             changed = asyncio.create_task(subscription.wait(refresh_s))
             await asyncio.wait({changed, reader}, return_when=asyncio.FIRST_COMPLETED)
             changed.cancel()
-            await asyncio.sleep(max(0.0, MIN_GAP_S - (loop.time() - began)))
+            await asyncio.sleep(max(0.0, gap_s - (loop.time() - began)))
     except (ConnectionResetError, RuntimeError) as exc:
         log.info("handoff.live_closed", error=str(exc))
     finally:
@@ -136,7 +135,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
             )
         return frame
 
-    return await _stream(request, snapshot, agent_wants)
+    return await _stream(request, snapshot, agent_wants, AGENT_GAP_S)
 
 
 @require_role("supervisor")
@@ -146,4 +145,4 @@ async def supervisor_socket(request: web.Request) -> web.StreamResponse:
     async def snapshot(session: AsyncSession, state: dict[str, Any]) -> dict[str, Any]:
         return {"type": "supervisor", **await supervisor_snapshot(session, threshold)}
 
-    return await _stream(request, snapshot, lambda topic, _watch: supervisor_wants(topic))
+    return await _stream(request, snapshot, lambda _topic, _watch: True, SUPERVISOR_GAP_S)
