@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,12 +18,12 @@ from conversations import Conversation, Owner, Sender, store
 from conversations.models import utcnow
 from gateway import keys
 
-from . import metrics
+from . import follow_ups, metrics
 from .assignment import resolve, set_agent, take_next, transfer
 from .context import build_context, read_tracker
 from .csat import CSAT_QUESTION, csat_buttons
 from .delivery import Courier
-from .models import Agent, AgentState, EntryStatus, QueueEntry
+from .models import Agent, AgentState, EntryStatus, FollowUp, FollowUpStatus, QueueEntry
 from .notices import say
 from .transitions import hand_back
 
@@ -111,10 +112,16 @@ async def queue_snapshot(session: AsyncSession, agent_id: int) -> dict[str, Any]
         )
     ).all()
     agent = await session.get(Agent, agent_id)
+    open_follow_ups = (
+        await session.exec(
+            select(func.count()).select_from(FollowUp).where(FollowUp.status == FollowUpStatus.OPEN)
+        )
+    ).one()
     return {
         "agent": agent_json(agent) if agent else None,
         "waiting": [entry_json(e, now) for e in waiting],
         "mine": [entry_json(e, now) for e in mine],
+        "follow_ups_open": int(open_follow_ups),
     }
 
 
@@ -308,6 +315,44 @@ async def transfer_handler(request: web.Request) -> web.Response:
 
 
 @require_role("agent")
+async def follow_ups_list(request: web.Request) -> web.Response:
+    try:
+        status = FollowUpStatus(request.query.get("status", FollowUpStatus.OPEN))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="status must be open or answered") from exc
+    async with request.app[keys.DATABASE].autocommit() as session:
+        return web.json_response({"follow_ups": await follow_ups.listing(session, status)})
+
+
+@require_role("agent")
+async def follow_up_answer(request: web.Request) -> web.Response:
+    raw_id = request.match_info["follow_up_id"]
+    if not raw_id.isascii() or not raw_id.isdigit() or not 0 < int(raw_id[:10]) < 2**31:
+        raise web.HTTPNotFound(text="no such follow-up")
+    follow_up_id = int(raw_id)
+    body = await _body(request)
+    text = _text(body, "text", request.app[keys.SETTINGS].max_text_chars)
+    assert text is not None
+    user = _user(request)
+    try:
+        async with request.app[keys.DATABASE].transaction() as session:
+            done = await follow_ups.answer(
+                session,
+                follow_up_id,
+                agent_id=user.id,
+                agent_name=user.display_name or user.username,
+                text=text,
+                email_enabled=follow_ups.EMAIL_CHANNEL in request.app[keys.ADAPTERS],
+            )
+    except follow_ups.FollowUpGone as exc:
+        raise web.HTTPNotFound(text="no such follow-up") from exc
+    except follow_ups.AlreadyAnswered as exc:
+        raise web.HTTPConflict(text="this follow-up was answered already") from exc
+    request.app[COURIER].send([done.message_id])
+    return web.json_response({"channel": done.channel, "message_id": done.message_id})
+
+
+@require_role("agent")
 async def canned(request: web.Request) -> web.Response:
     query = request.query.get("q", "").strip()
     if not query:
@@ -421,6 +466,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/api/conversations/{conversation_id}/hand-back", hand_back_handler)
     r.add_post("/console/api/conversations/{conversation_id}/transfer", transfer_handler)
     r.add_get("/console/api/canned", canned)
+    r.add_get("/console/api/follow-ups", follow_ups_list)
+    r.add_post("/console/api/follow-ups/{follow_up_id}/answer", follow_up_answer)
     r.add_get("/console/api/supervisor", supervisor)
     r.add_get("/console/api/metrics", metrics_json)
     r.add_get("/console/api/metrics.csv", metrics_csv)

@@ -113,6 +113,7 @@
     socket.addEventListener("message", (event) => {
       const frame = JSON.parse(event.data);
       if (frame.type !== "queue") return;
+      window.dispatchEvent(new CustomEvent("console:frame", { detail: frame }));
       if (frame.agent) {
         $("agent-state").value = frame.agent.state;
         $("agent-load").textContent = `${frame.agent.active} of ${frame.agent.capacity} conversations`;
