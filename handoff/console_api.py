@@ -25,6 +25,7 @@ from .csat import CSAT_QUESTION, csat_buttons
 from .delivery import Courier
 from .models import Agent, AgentState, EntryStatus, FollowUp, FollowUpStatus, QueueEntry
 from .notices import say
+from .profile import CustomerDirectory, linked_email, shop_profile
 from .transitions import hand_back
 
 DISPOSITIONS = ("solved", "not_solved", "refund_issued", "follow_up_needed", "escalated", "spam")
@@ -33,6 +34,8 @@ HAND_BACK_TEXT = "You're back with our assistant. Write any time if you need any
 
 
 COURIER = web.AppKey("handoff_courier", Courier)
+# The shop backend, for customers' tier and orders (set by the composition root).
+CUSTOMERS = web.AppKey("handoff_customers", CustomerDirectory)
 
 
 def _user(request: web.Request) -> CurrentUser:
@@ -209,13 +212,21 @@ async def _conversation_for(
 @require_role("agent", "supervisor")
 async def conversation_context(request: web.Request) -> web.Response:
     app = request.app
-    async with app[keys.DATABASE].transaction() as session:
+    async with app[keys.DATABASE].autocommit() as session:
         conversation = await _conversation_for(session, request, owner_only=False)
+        email = await linked_email(session, conversation.customer_id)
     rasa = app[keys.RASA]
-    tracker = await read_tracker(rasa.http, rasa.base_url, conversation.id)
-    async with app[keys.DATABASE].transaction() as session:
+    tracker, shop_side = await asyncio.gather(
+        read_tracker(rasa.http, rasa.base_url, conversation.id),
+        shop_profile(app.get(CUSTOMERS), email),
+    )
+    async with app[keys.DATABASE].autocommit() as session:
         package = await build_context(
-            session, conversation, tracker=tracker, knowledge=app[keys.KNOWLEDGE]
+            session,
+            conversation,
+            tracker=tracker,
+            knowledge=app[keys.KNOWLEDGE],
+            shop_side=shop_side,
         )
     return web.json_response(package.to_json())
 

@@ -133,12 +133,3 @@ class FollowUp(SQLModel, table=True):
     answered_at: datetime | None = _when()
     answer_channel: str | None = Field(default=None, max_length=32)
     answer_message_id: int | None = Field(default=None)
-
-
-class CustomerTier(SQLModel, table=True):
-    """A customer's service tier (`vip` customers are served first)."""
-
-    __tablename__ = "handoff_customer_tier"
-
-    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
-    tier: str = Field(default="standard", max_length=32)
