@@ -43,11 +43,16 @@ def desk_config(settings: Settings) -> DeskConfig:
 
 def setup_handoff(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
+    db = app[keys.DATABASE]
+    app[CHANGES] = Changes()
     app[DESK] = Desk(
-        app[keys.DATABASE].transaction, app[keys.OUTBOX].deliver, desk_config(settings)
+        db.transaction,
+        app[keys.OUTBOX].deliver,
+        desk_config(settings),
+        autocommit=db.autocommit,
+        changes=app[CHANGES],
     )
     app[COURIER] = Courier(app[keys.OUTBOX].deliver)
-    app[CHANGES] = Changes()
     app.cleanup_ctx.append(_desk)
     setup_console(app)
 

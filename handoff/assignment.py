@@ -22,7 +22,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, bindparam, or_, text, update
+from sqlalchemy import DateTime, Integer, bindparam, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -115,15 +115,23 @@ async def _give(session: AsyncSession, entry: QueueEntry, agent_id: int, mode: s
 
 
 async def _attempt(
-    session: AsyncSession, entry: QueueEntry, agent_id: int, mode: str
+    session: AsyncSession,
+    entry: QueueEntry,
+    agent_id: int,
+    mode: str,
+    announce_to_customer: bool = False,
 ) -> Assignment | None:
     try:
         async with session.begin_nested():
             if not await _reserve(session, agent_id):
                 raise ClaimLost(f"agent {agent_id} is not available")
-            return await _give(session, entry, agent_id, mode)
+            assignment = await _give(session, entry, agent_id, mode)
     except ClaimLost:
         return None
+    if announce_to_customer:
+        notice_id = await announce(session, assignment.conversation_id, agent_id)
+        assignment = dataclasses.replace(assignment, notice_id=notice_id)
+    return assignment
 
 
 CLAIM_NEXT = text(
@@ -138,6 +146,7 @@ WITH pick AS MATERIALIZED (
       AND q.queue = ANY (string_to_array(a.skills, ','))
       AND q.language = ANY (string_to_array(a.languages, ','))
       AND (q.target_agent_id IS NULL OR q.target_agent_id = :agent_id)
+      AND (CAST(:entry_id AS integer) IS NULL OR q.id = :entry_id)
     ORDER BY q.priority DESC, q.created_at, q.id
     LIMIT 1
     FOR UPDATE OF q, c SKIP LOCKED
@@ -151,7 +160,7 @@ WITH pick AS MATERIALIZED (
     FROM pick, reserved
     WHERE q.id = pick.id
     RETURNING q.id, q.conversation_id, q.queue, reserved.display_name,
-        CASE WHEN pick.transferred THEN 'transfer' ELSE 'take_next' END AS mode,
+        CASE WHEN pick.transferred THEN 'transfer' ELSE CAST(:mode AS varchar) END AS mode,
         CAST(EXTRACT(EPOCH FROM (:now - pick.created_at)) AS float8) AS wait_s
 ), moved AS (
     UPDATE conversation c SET owner = 'agent', agent_id = :agent_id, updated_at = :now
@@ -180,10 +189,37 @@ FROM claimed
 """
 ).bindparams(
     bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("entry_id", type_=Integer),
     fallback_name=JOINED_FALLBACK_NAME,
     joined_suffix=JOINED_SUFFIX,
     notice_data=json.dumps({"buttons": [], "image": None, "custom": None}),
 )
+
+
+async def _claim(
+    session: AsyncSession,
+    agent_id: int,
+    *,
+    entry_id: int | None = None,
+    mode: str = "take_next",
+    announce_to_customer: bool = False,
+) -> Assignment | None:
+    """PostgreSQL: `CLAIM_NEXT` for the agent, on one given entry or the first they may take."""
+    params = {
+        "agent_id": agent_id,
+        "entry_id": entry_id,
+        "mode": mode,
+        "now": utcnow(),
+        "announce": announce_to_customer,
+    }
+    row = (await session.execute(CLAIM_NEXT, params)).first()
+    if row is None:
+        return None
+    return Assignment(row.conversation_id, row.id, agent_id, row.mode, row.wait_s, row.notice_id)
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 async def take_next(
@@ -194,19 +230,8 @@ async def take_next(
 
     With `announce_to_customer` the customer's "has joined" notice is queued in the same
     change (its id in `Assignment.notice_id`)."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        row = (
-            await session.execute(
-                CLAIM_NEXT,
-                {"agent_id": agent_id, "now": utcnow(), "announce": announce_to_customer},
-            )
-        ).first()
-        if row is None:
-            return None
-        return Assignment(
-            row.conversation_id, row.id, agent_id, row.mode, row.wait_s, row.notice_id
-        )
+    if _is_postgres(session):
+        return await _claim(session, agent_id, announce_to_customer=announce_to_customer)
     agent = await session.get(Agent, agent_id)
     if agent is None or agent.state != AgentState.ONLINE or agent.active >= agent.capacity:
         return None
@@ -214,11 +239,7 @@ async def take_next(
     entry = (await session.exec(query)).first()
     if entry is None:
         return None
-    assignment = await _attempt(session, entry, agent_id, "take_next")
-    if assignment is not None and announce_to_customer:
-        notice_id = await announce(session, assignment.conversation_id, agent_id)
-        assignment = dataclasses.replace(assignment, notice_id=notice_id)
-    return assignment
+    return await _attempt(session, entry, agent_id, "take_next", announce_to_customer)
 
 
 async def last_agent_of(session: AsyncSession, customer_id: int | None) -> int | None:
@@ -253,8 +274,14 @@ def _candidates(entry: QueueEntry, agents: Sequence[Agent], sticky: int | None) 
     return sorted(able, key=rank)
 
 
-async def assign_waiting(session: AsyncSession, limit: int = 50) -> list[Assignment]:
-    """Automatic assignment of waiting entries to online agents with free capacity."""
+async def assign_waiting(
+    session: AsyncSession, limit: int = 50, *, announce_to_customer: bool = False
+) -> list[Assignment]:
+    """Automatic assignment of waiting entries to online agents with free capacity.
+
+    On PostgreSQL the waiting entries are read without locks and each assignment is one
+    `CLAIM_NEXT` on that entry, so a round never holds entries that "take next" then
+    could not see; on SQLite the round is one serialised transaction."""
     agents = list(
         (
             await session.exec(
@@ -266,16 +293,30 @@ async def assign_waiting(session: AsyncSession, limit: int = 50) -> list[Assignm
     )
     if not agents:
         return []
-    query = _waiting().limit(limit).with_for_update(skip_locked=True, of=QueueEntry)
+    postgres = _is_postgres(session)
+    query = _waiting().limit(limit)
+    if not postgres:
+        query = query.with_for_update(skip_locked=True, of=QueueEntry)
     entries = (await session.exec(query)).all()
     done: list[Assignment] = []
     for entry in entries:
         sticky = await last_agent_of(session, entry.customer_id)
         for agent in _candidates(entry, agents, sticky):
             mode = "sticky" if agent.agent_id == sticky else "auto"
-            assignment = await _attempt(session, entry, agent.agent_id, mode)
+            if postgres:
+                assignment = await _claim(
+                    session,
+                    agent.agent_id,
+                    entry_id=entry.id,
+                    mode=mode,
+                    announce_to_customer=announce_to_customer,
+                )
+            else:
+                assignment = await _attempt(
+                    session, entry, agent.agent_id, mode, announce_to_customer
+                )
             if assignment is not None:
-                await session.refresh(agent)
+                await session.refresh(agent)  # its load, for ranking the rest of the round
                 done.append(assignment)
                 break
     return done
