@@ -62,9 +62,9 @@ class DeskConfig:
 
 class Desk:
     """`transaction` and, for the assignment round, `autocommit` (`Database.autocommit`:
-    on PostgreSQL each assignment is then its own one-statement change). With `changes`,
-    a round also starts soon after the queue changed (a customer queued, an agent freed a
-    seat), not only every `interval_s`."""
+    on PostgreSQL each assignment is then its own one-statement change). With `changes`
+    and automatic assignment on, a round also starts soon after the queue changed (a
+    customer queued, an agent freed a seat), not only every `interval_s`."""
 
     def __init__(
         self,
@@ -100,15 +100,21 @@ class Desk:
 
     async def _run_forever(self) -> None:
         subscription = (
-            self._changes.subscribe(lambda topic: topic == QUEUE) if self._changes else None
+            self._changes.subscribe(lambda topic: topic == QUEUE)
+            if self._changes is not None and self.config.auto_assign
+            else None
         )
         loop = asyncio.get_running_loop()
+        full_round_at = loop.time()
         try:
             while not self._stopping:
                 began = loop.time()
+                full = began >= full_round_at
+                if full:
+                    full_round_at = began + self.config.interval_s
                 self._ticking = True
                 try:
-                    await self.tick()
+                    await self.tick(abandon=full)
                 except Exception:
                     log.exception("handoff.desk_failed")
                 finally:
@@ -118,17 +124,20 @@ class Desk:
                 if subscription is None:
                     await asyncio.sleep(self.config.interval_s)
                     continue
-                await subscription.wait(self.config.interval_s)
+                await subscription.wait(max(0.0, full_round_at - loop.time()))
                 gap = min(self.config.interval_s, MIN_GAP_S)
                 await asyncio.sleep(max(0.0, gap - (loop.time() - began)))
         finally:
             if subscription is not None:
                 subscription.close()
 
-    async def tick(self) -> None:
-        """One round: abandon, assign, tell. Public so tests can drive it step by step."""
+    async def tick(self, *, abandon: bool = True) -> None:
+        """One round: abandon, assign, tell. Public so tests can drive it step by step.
+        Rounds woken by a queue change skip the abandonment check (it waits for the
+        periodic round)."""
         outgoing: list[int] = []
-        await self.abandon_silent()
+        if abandon:
+            await self.abandon_silent()
         if self.config.auto_assign:
             async with self._autocommit() as session:
                 for assignment in await assign_waiting(session, announce_to_customer=True):

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.db import Database
 from tests.accounts_helpers import create_staff, login
-from tests.handoff.conftest import Console
+from tests.handoff.conftest import Console, MakeConsole
 from tests.harness import GatewayProcess, free_port
 
 PROMPT_S = 3.0  # far below the 60 s refresh: only a change notification explains it
@@ -138,3 +138,19 @@ async def test_an_agent_on_one_process_sees_what_another_process_queued(
     finally:
         for process in processes:
             process.stop()
+
+
+async def test_automatic_assignment_follows_the_queue_not_the_timer(
+    make_console: MakeConsole,
+) -> None:
+    console = await make_console(HANDOFF_AUTO_ASSIGN=True, HANDOFF_INTERVAL_S=3600)
+    alice = await console.log_in("alice")
+    async with alice.http.post(
+        "/console/api/state", json={"state": "online"}, headers=alice.headers()
+    ) as r:
+        assert r.status == 200
+    async with alice.http.ws_connect("/console/ws") as ws:
+        await ws.receive_json(timeout=5)
+        await customer_writes(console.url)
+        frame, _ = await frame_until(ws, lambda f: len(f["mine"]) == 1)
+    assert frame["mine"][0]["reason"] == "bot_unavailable" and frame["waiting"] == []
