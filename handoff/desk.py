@@ -114,7 +114,7 @@ class Desk:
                     full_round_at = began + self.config.interval_s
                 self._ticking = True
                 try:
-                    await self.tick(abandon=full)
+                    await self.tick(periodic=full)
                 except Exception:
                     log.exception("handoff.desk_failed")
                 finally:
@@ -131,12 +131,12 @@ class Desk:
             if subscription is not None:
                 subscription.close()
 
-    async def tick(self, *, abandon: bool = True) -> None:
+    async def tick(self, *, periodic: bool = True) -> None:
         """One round: abandon, assign, tell. Public so tests can drive it step by step.
-        Rounds woken by a queue change skip the abandonment check (it waits for the
-        periodic round)."""
+        Rounds woken by a queue change only assign; abandonment and place notices keep
+        the periodic rhythm."""
         outgoing: list[int] = []
-        if abandon:
+        if periodic:
             await self.abandon_silent()
         if self.config.auto_assign:
             async with self._autocommit() as session:
@@ -149,7 +149,7 @@ class Desk:
                         agent=assignment.agent_id,
                         mode=assignment.mode,
                     )
-        if self.config.tell_place:
+        if periodic and self.config.tell_place:
             outgoing += await self.tell_waiting()
         await self._deliver(outgoing)
 
