@@ -141,7 +141,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     token = request.cookies.get(COOKIE)
     config = request.app.get(CONFIG)
     if token and config is not None:
-        async with config.db.transaction() as session:
+        async with config.db.autocommit() as session:  # one read, no BEGIN/COMMIT
             loaded = await service.load_session(session, token)
         if loaded is not None:
             request["user"], request["csrf_token"] = loaded

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,34 @@ from tests.harness import GatewayProcess, free_port
 
 PASSWORD = secrets.token_urlsafe(16)
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used, from /proc; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving the database (the server runs on
+    this machine)."""
+    db = Database(async_url(url))
+    try:
+        async with db.engine.connect() as conn:
+            pids = (
+                await conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalars()
+            return {pid: cpu_s(pid) for pid in pids}
+    finally:
+        await db.dispose()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -130,8 +159,20 @@ async def verify(url: str) -> dict[str, int]:
                 )
             )
         ).scalar_one()
+        notices = (
+            await conn.execute(
+                text(
+                    "SELECT count(*), count(DISTINCT conversation_id), "
+                    "count(*) FILTER (WHERE status IN ('pending', 'sending')) FROM message "
+                    "WHERE direction = 'out' AND text LIKE '% has joined the conversation.'"
+                )
+            )
+        ).one()
     await db.dispose()
     return {
+        "joined_notices": int(notices[0]),
+        "conversations_with_a_joined_notice": int(notices[1]),
+        "joined_notices_not_attempted": int(notices[2]),
         "conversations_with_two_assignment_events": int(events),
         "conversations_with_two_claimed_rows": int(rows),
         "left_waiting": int(waiting),
@@ -163,10 +204,11 @@ async def settled(url: str, timeout_s: float = 120) -> None:
 
 
 async def race(
-    urls: list[str], agents: int
-) -> tuple[list[tuple[int, str]], list[float], float, int]:
+    urls: list[str], agents: int, probe: Callable[[], Awaitable[Any]] | None = None
+) -> tuple[list[tuple[int, str]], list[float], float, int, tuple[Any, Any]]:
     """Every agent takes conversations until none is left; returns (agent, conversation)
-    pairs, claim latencies in ms, the wall time and the number of empty answers."""
+    pairs, claim latencies in ms, the wall time, the number of empty answers, and what
+    `probe` read once all agents had logged in and again when the last one finished."""
     start, all_ready = asyncio.Event(), asyncio.Event()
     ready = 0
     claims: list[tuple[int, str]] = []
@@ -202,10 +244,13 @@ async def race(
     # Logins first (Argon2 is deliberately slow): the clock starts once all are in.
     ready_or_failed = asyncio.create_task(all_ready.wait())
     await asyncio.wait([ready_or_failed, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    before = await probe() if probe is not None else None
     began = time.perf_counter()
     start.set()
     await asyncio.gather(*tasks)
-    return claims, latencies, time.perf_counter() - began, empty
+    wall = time.perf_counter() - began
+    after = await probe() if probe is not None else None
+    return claims, latencies, wall, empty, (before, after)
 
 
 def gateway(database_url: str, var: Path, log: Path) -> GatewayProcess:
@@ -224,16 +269,31 @@ def gateway(database_url: str, var: Path, log: Path) -> GatewayProcess:
 
 
 async def run(database_url: str, agents: int, conversations: int, log_dir: Path) -> dict[str, Any]:
+    load_at_start = round(os.getloadavg()[0], 2)
     await seed(database_url, agents, conversations)
     processes = [gateway(database_url, log_dir, log_dir / f"gateway-{i}.log") for i in range(2)]
     try:
         for process in processes:
             process.start()
         await settled(database_url)
-        claims, latencies, wall, empty = await race([p.url for p in processes], agents)
+        pids = [p.pid for p in processes if p.pid is not None]
+
+        async def probe() -> tuple[dict[int, float], float, float]:
+            gateways, client = sum(cpu_s(pid) for pid in pids), time.process_time()
+            return await backend_cpu(database_url), gateways, client
+
+        claims, latencies, wall, empty, (before, after) = await race(
+            [p.url for p in processes], agents, probe
+        )
     finally:
         for process in processes:
             process.stop()
+    backends_before, gateways_before, client_before = before
+    backends_after, gateways_after, client_after = after
+    postgres_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends_after.items())
+    gateways_cpu = gateways_after - gateways_before
+    client_cpu = client_after - client_before
+    per_claim = max(len(claims), 1)
     told_twice = sum(1 for count in Counter(c for _, c in claims).values() if count > 1)
     checks = await verify(database_url)
     return {
@@ -257,6 +317,15 @@ async def run(database_url: str, agents: int, conversations: int, log_dir: Path)
             "mean": round(statistics.fmean(latencies), 1),
         },
         "empty_answers": empty,
+        # CPU time per claim from the first "take next" to the last answer (steadier under
+        # load than the wall clock): the two gateway processes, the PostgreSQL backends
+        # serving them, and the benchmark's own 20 HTTP clients.
+        "cpu_ms_per_claim": {
+            "gateways": round(gateways_cpu * 1000 / per_claim, 2),
+            "postgres": round(postgres_cpu * 1000 / per_claim, 2),
+            "clients": round(client_cpu * 1000 / per_claim, 2),
+        },
+        "load_average_1m_at_start": load_at_start,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "machine": machine(),
     }

@@ -3,9 +3,10 @@
 from .backend import EmbeddedShop, HttpShop, ShopBackend
 from .models import OrderStatus, RefundStatus
 from .policy import Eligibility, RefundPolicy, idempotency_key
-from .views import OrderDetails, RefundInfo, RefundOutcome, ShopError, is_order_number
+from .views import CustomerInfo, OrderDetails, RefundInfo, RefundOutcome, ShopError, is_order_number
 
 __all__ = [
+    "CustomerInfo",
     "Eligibility",
     "EmbeddedShop",
     "HttpShop",

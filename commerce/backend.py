@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 import structlog
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,6 +35,7 @@ from .models import (
 from .views import (
     MAX_ADDRESS_CHARS,
     MAX_REASON_CHARS,
+    CustomerInfo,
     ItemInfo,
     OrderDetails,
     RefundInfo,
@@ -51,6 +53,9 @@ log = structlog.get_logger(__name__)
 
 
 class ShopBackend(Protocol):
+    async def customer(self, email: str) -> CustomerInfo | None:
+        """The shop's customer with this email address (case-insensitive); None if none."""
+
     async def order(self, number: str) -> OrderDetails | None:
         """The order with its items, shipment and refunds; None when there is no such order."""
 
@@ -89,6 +94,27 @@ def new_refund_reference() -> str:
 class EmbeddedShop:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def customer(self, email: str) -> CustomerInfo | None:
+        address = email.strip().casefold()
+        if not 3 <= len(address) <= 320 or "@" not in address:
+            return None
+        async with self._db.autocommit() as session:
+            row = (
+                await session.exec(
+                    select(ShopCustomer, func.count(col(ShopOrder.id)))
+                    .outerjoin(ShopOrder, col(ShopOrder.customer_id) == col(ShopCustomer.id))
+                    .where(func.lower(ShopCustomer.email) == address)
+                    .group_by(col(ShopCustomer.id))
+                    .order_by(col(ShopCustomer.id))
+                )
+            ).first()
+        if row is None:
+            return None
+        customer, orders = row
+        return CustomerInfo(
+            email=customer.email, name=customer.name, tier=customer.tier, orders=int(orders)
+        )
 
     async def order(self, number: str) -> OrderDetails | None:
         if not is_order_number(number):
@@ -330,6 +356,17 @@ class HttpShop:
     def _error(status: int, data: dict[str, object]) -> ShopError:
         code = data.get("error")
         return ShopError(code if isinstance(code, str) else f"http_{status}", str(data))
+
+    async def customer(self, email: str) -> CustomerInfo | None:
+        address = email.strip().casefold()
+        if not 3 <= len(address) <= 320 or "@" not in address:
+            return None
+        status, data = await self._call("GET", f"/customers?email={quote(address, safe='')}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._error(status, data)
+        return CustomerInfo.model_validate(data)
 
     async def order(self, number: str) -> OrderDetails | None:
         if not is_order_number(number):

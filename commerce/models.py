@@ -51,6 +51,7 @@ class ShopCustomer(SQLModel, table=True):
     name: str = Field(max_length=200)
     email: str = Field(max_length=320, index=True)
     phone: str = Field(max_length=32)
+    tier: str = Field(default="standard", max_length=32)  # standard | vip | …
 
 
 class ShopOrder(SQLModel, table=True):

@@ -116,7 +116,16 @@ def generate(seed: int = 4242, today: date | None = None) -> SampleShop:
             f"{rng.randint(10000, 99999)} {rng.choice(CITIES)}"
         )
         customers.append(
-            (shop.add(ShopCustomer, name=f"{first} {last}", email=email, phone=phone), address)
+            (
+                shop.add(
+                    ShopCustomer,
+                    name=f"{first} {last}",
+                    email=email,
+                    phone=phone,
+                    tier="vip" if n % 20 == 0 else "standard",  # 11 of the 220
+                ),
+                address,
+            )
         )
     states = [state for state, count in STATE_COUNTS.items() for _ in range(count)]
     rng.shuffle(states)

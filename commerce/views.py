@@ -78,6 +78,15 @@ class OrderDetails(BaseModel):
         return self.status in ON_THE_WAY and self.promised_by < today
 
 
+class CustomerInfo(BaseModel):
+    """The shop's customer behind an email address: who they are to the shop."""
+
+    email: str
+    name: str
+    tier: str = "standard"  # `vip` customers are served first by people
+    orders: int = 0
+
+
 class RefundOutcome(BaseModel):
     refund: RefundInfo
     created: bool  # False: the idempotency key had been used, this is the first refund

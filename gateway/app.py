@@ -17,6 +17,7 @@ from commerce.wiring import REFUND_POLICY, SHOP, setup_commerce, start_shop
 from connectors import build_adapters
 from curation import setup_curation
 from handoff.app import build_triggers, setup_handoff
+from handoff.console_api import CUSTOMERS as HANDOFF_CUSTOMERS
 from knowledge import KnowledgeBase, LiveContent, ScoringWeights, Thresholds, shared_embedder
 from knowledge.lint import LintConfig
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
         import_max_bytes=settings.faq_import_max_bytes,
     )
     setup_handoff(app)
+    app[HANDOFF_CUSTOMERS] = app[SHOP]  # tiers and orders come from the shop
     return app
 
 

@@ -34,10 +34,15 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             self.engine = create_async_engine(
-                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+                url, pool_size=10, max_overflow=20, pool_pre_ping=False
             )
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+        self._autocommit_sessions = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            class_=AsyncSession,
+            expire_on_commit=False,
         )
 
     async def create_tables(self) -> None:
@@ -57,6 +62,19 @@ class Database:
                 yield session
             return
         async with self._write_lock, self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncSession]:
+        """A session whose statements each commit on their own, without BEGIN and COMMIT
+        round trips: for a read, or for one statement that is a whole change by itself
+        (PostgreSQL). On SQLite it is `transaction()`.
+        """
+        if self._write_lock is not None:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self._autocommit_sessions() as session:
             yield session
 
     async def ping(self) -> None:

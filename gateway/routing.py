@@ -23,7 +23,7 @@ from conversations import (
     store,
 )
 from handoff import HandoffReason, hand_off
-from handoff.csat import CSAT_THANKS, parse_csat
+from handoff.csat import CSAT_THANKS, read_csat
 from handoff.triggers import HANDED_OFF_TEXT, TriggerPolicy
 
 from .db import Database
@@ -104,7 +104,7 @@ class Router:
                     await _mark_processed(session, message_id)
                 return []
             typing_to = (self._adapters.get(conversation.channel), address) if push else None
-            score = parse_csat(inbound.payload or inbound.text)
+            score = read_csat(inbound.payload, inbound.text, offered)
             trigger = self._triggers.before_bot(inbound.text) if self._triggers else None
             if score is not None:  # the answer to the satisfaction question after a handoff
                 replies = [OutboundMessage(text=CSAT_THANKS, sender=Sender.SYSTEM)]

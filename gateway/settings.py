@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     handoff_hours: str = Field(default="always", alias="HANDOFF_HOURS")
     handoff_timezone: str = Field(default="UTC", alias="HANDOFF_TIMEZONE")
     handoff_service_level_s: float = Field(default=20.0, alias="HANDOFF_SERVICE_LEVEL_S")
+    # Console websockets re-read on change notifications; this is the safety-net period.
+    handoff_live_refresh_s: float = Field(default=15.0, alias="HANDOFF_LIVE_REFRESH_S", gt=0)
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="auto", alias="LOG_FORMAT")  # auto | json | console

@@ -9,9 +9,12 @@ from aiohttp import web
 from gateway import keys
 from gateway.settings import Settings
 
-from .console_api import DELIVERIES, drain_deliveries
+from .changes import Changes
+from .console_api import COURIER
+from .delivery import Courier
 from .desk import Desk, DeskConfig
 from .hours import BusinessHours
+from .live import CHANGES
 from .pages import setup_console
 from .triggers import TriggerPolicy
 
@@ -40,16 +43,24 @@ def desk_config(settings: Settings) -> DeskConfig:
 
 def setup_handoff(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
+    db = app[keys.DATABASE]
+    app[CHANGES] = Changes()
     app[DESK] = Desk(
-        app[keys.DATABASE].transaction, app[keys.OUTBOX].deliver, desk_config(settings)
+        db.transaction,
+        app[keys.OUTBOX].deliver,
+        desk_config(settings),
+        autocommit=db.autocommit,
+        changes=app[CHANGES],
     )
+    app[COURIER] = Courier(app[keys.OUTBOX].deliver)
     app.cleanup_ctx.append(_desk)
     setup_console(app)
 
 
 async def _desk(app: web.Application) -> AsyncIterator[None]:
-    app[DELIVERIES] = set()
+    await app[CHANGES].start(app[keys.DATABASE].engine)
     await app[DESK].start()
     yield
     await app[DESK].stop()
-    await drain_deliveries(app)
+    await app[COURIER].drain()
+    await app[CHANGES].stop()

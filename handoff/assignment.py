@@ -6,14 +6,23 @@ claimers never wait on, or take, the same row), and every change of hands is a
 conditional update whose row count is checked (`waiting → claimed`, `queued → agent`,
 `active < capacity`). SQLite has one writer at a time, so the same statements are
 serialised there (it ignores `FOR UPDATE`).
+
+On PostgreSQL "take next" is one statement (`CLAIM_NEXT`): it locks the first waiting
+entry the agent may serve together with its conversation (skipping rows another claimer
+holds), reserves a seat under the agent's capacity (the agent's row lock serialises that
+agent's claims), moves both rows, appends the assignment event and queues the "has joined"
+notice. Each step feeds the next, so either all happen or none does; it is a whole change
+by itself and needs no surrounding transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import DateTime, Integer, bindparam, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -22,6 +31,7 @@ from conversations import Conversation, Owner, store
 from conversations.models import utcnow
 
 from .models import Agent, AgentState, EntryStatus, Outcome, QueueEntry
+from .notices import JOINED_FALLBACK_NAME, JOINED_SUFFIX, announce
 from .transitions import active_entry, close_entry
 
 
@@ -36,6 +46,7 @@ class Assignment:
     agent_id: int
     mode: str  # take_next | auto | sticky | transfer
     wait_s: float
+    notice_id: int | None = None  # the queued "has joined" message, when one was asked for
 
 
 def _waiting(agent: Agent | None = None) -> SelectOfScalar[QueueEntry]:
@@ -104,20 +115,123 @@ async def _give(session: AsyncSession, entry: QueueEntry, agent_id: int, mode: s
 
 
 async def _attempt(
-    session: AsyncSession, entry: QueueEntry, agent_id: int, mode: str
+    session: AsyncSession,
+    entry: QueueEntry,
+    agent_id: int,
+    mode: str,
+    announce_to_customer: bool = False,
 ) -> Assignment | None:
     try:
         async with session.begin_nested():
             if not await _reserve(session, agent_id):
                 raise ClaimLost(f"agent {agent_id} is not available")
-            return await _give(session, entry, agent_id, mode)
+            assignment = await _give(session, entry, agent_id, mode)
     except ClaimLost:
         return None
+    if announce_to_customer:
+        notice_id = await announce(session, assignment.conversation_id, agent_id)
+        assignment = dataclasses.replace(assignment, notice_id=notice_id)
+    return assignment
 
 
-async def take_next(session: AsyncSession, agent_id: int) -> Assignment | None:
+CLAIM_NEXT = text(
+    """
+WITH pick AS MATERIALIZED (
+    SELECT q.id, q.conversation_id, q.queue, q.transferred, q.created_at
+    FROM queue_entry q
+    JOIN conversation c ON c.id = q.conversation_id
+    JOIN handoff_agent a ON a.agent_id = :agent_id
+    WHERE q.status = 'waiting' AND c.owner = 'queued'
+      AND a.state = 'online' AND a.active < a.capacity
+      AND q.queue = ANY (string_to_array(a.skills, ','))
+      AND q.language = ANY (string_to_array(a.languages, ','))
+      AND (q.target_agent_id IS NULL OR q.target_agent_id = :agent_id)
+      AND (CAST(:entry_id AS integer) IS NULL OR q.id = :entry_id)
+    ORDER BY q.priority DESC, q.created_at, q.id
+    LIMIT 1
+    FOR UPDATE OF q, c SKIP LOCKED
+), reserved AS (
+    UPDATE handoff_agent SET active = active + 1, last_assigned_at = :now
+    WHERE agent_id = :agent_id AND state = 'online' AND active < capacity
+      AND EXISTS (SELECT 1 FROM pick)
+    RETURNING display_name
+), claimed AS (
+    UPDATE queue_entry q SET status = 'claimed', agent_id = :agent_id, claimed_at = :now
+    FROM pick, reserved
+    WHERE q.id = pick.id
+    RETURNING q.id, q.conversation_id, q.queue, reserved.display_name,
+        CASE WHEN pick.transferred THEN 'transfer' ELSE CAST(:mode AS varchar) END AS mode,
+        CAST(EXTRACT(EPOCH FROM (:now - pick.created_at)) AS float8) AS wait_s
+), moved AS (
+    UPDATE conversation c SET owner = 'agent', agent_id = :agent_id, updated_at = :now
+    FROM claimed
+    WHERE c.id = claimed.conversation_id
+    RETURNING c.id, c.channel
+), assigned AS (
+    INSERT INTO conversation_event (conversation_id, type, data, created_at)
+    SELECT conversation_id, 'conversation.assigned',
+        json_build_object('agent_id', :agent_id, 'queue', queue, 'mode', mode, 'wait_s', wait_s),
+        :now
+    FROM claimed
+), notice AS (
+    INSERT INTO message (conversation_id, direction, sender, channel, text, data, status,
+        attempts, created_at)
+    SELECT moved.id, 'out', 'system', moved.channel,
+        coalesce(nullif(claimed.display_name, ''), :fallback_name) || :joined_suffix,
+        CAST(:notice_data AS json), 'pending', 0, :now
+    FROM moved JOIN claimed ON claimed.conversation_id = moved.id
+    WHERE :announce
+    RETURNING id
+)
+SELECT claimed.id, claimed.conversation_id, claimed.mode, claimed.wait_s,
+    (SELECT id FROM notice) AS notice_id
+FROM claimed
+"""
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("entry_id", type_=Integer),
+    fallback_name=JOINED_FALLBACK_NAME,
+    joined_suffix=JOINED_SUFFIX,
+    notice_data=json.dumps({"buttons": [], "image": None, "custom": None}),
+)
+
+
+async def _claim(
+    session: AsyncSession,
+    agent_id: int,
+    *,
+    entry_id: int | None = None,
+    mode: str = "take_next",
+    announce_to_customer: bool = False,
+) -> Assignment | None:
+    """PostgreSQL: `CLAIM_NEXT` for the agent, on one given entry or the first they may take."""
+    params = {
+        "agent_id": agent_id,
+        "entry_id": entry_id,
+        "mode": mode,
+        "now": utcnow(),
+        "announce": announce_to_customer,
+    }
+    row = (await session.execute(CLAIM_NEXT, params)).first()
+    if row is None:
+        return None
+    return Assignment(row.conversation_id, row.id, agent_id, row.mode, row.wait_s, row.notice_id)
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def take_next(
+    session: AsyncSession, agent_id: int, *, announce_to_customer: bool = False
+) -> Assignment | None:
     """The agent's manual "take next": the first waiting entry the agent may serve (highest
-    priority, then longest wait). None when nothing waits or the agent is at capacity."""
+    priority, then longest wait). None when nothing waits or the agent is at capacity.
+
+    With `announce_to_customer` the customer's "has joined" notice is queued in the same
+    change (its id in `Assignment.notice_id`)."""
+    if _is_postgres(session):
+        return await _claim(session, agent_id, announce_to_customer=announce_to_customer)
     agent = await session.get(Agent, agent_id)
     if agent is None or agent.state != AgentState.ONLINE or agent.active >= agent.capacity:
         return None
@@ -125,7 +239,7 @@ async def take_next(session: AsyncSession, agent_id: int) -> Assignment | None:
     entry = (await session.exec(query)).first()
     if entry is None:
         return None
-    return await _attempt(session, entry, agent_id, "take_next")
+    return await _attempt(session, entry, agent_id, "take_next", announce_to_customer)
 
 
 async def last_agent_of(session: AsyncSession, customer_id: int | None) -> int | None:
@@ -160,8 +274,14 @@ def _candidates(entry: QueueEntry, agents: Sequence[Agent], sticky: int | None) 
     return sorted(able, key=rank)
 
 
-async def assign_waiting(session: AsyncSession, limit: int = 50) -> list[Assignment]:
-    """Automatic assignment of waiting entries to online agents with free capacity."""
+async def assign_waiting(
+    session: AsyncSession, limit: int = 50, *, announce_to_customer: bool = False
+) -> list[Assignment]:
+    """Automatic assignment of waiting entries to online agents with free capacity.
+
+    On PostgreSQL the waiting entries are read without locks and each assignment is one
+    `CLAIM_NEXT` on that entry, so a round never holds entries that "take next" then
+    could not see; on SQLite the round is one serialised transaction."""
     agents = list(
         (
             await session.exec(
@@ -173,16 +293,30 @@ async def assign_waiting(session: AsyncSession, limit: int = 50) -> list[Assignm
     )
     if not agents:
         return []
-    query = _waiting().limit(limit).with_for_update(skip_locked=True, of=QueueEntry)
+    postgres = _is_postgres(session)
+    query = _waiting().limit(limit)
+    if not postgres:
+        query = query.with_for_update(skip_locked=True, of=QueueEntry)
     entries = (await session.exec(query)).all()
     done: list[Assignment] = []
     for entry in entries:
         sticky = await last_agent_of(session, entry.customer_id)
         for agent in _candidates(entry, agents, sticky):
             mode = "sticky" if agent.agent_id == sticky else "auto"
-            assignment = await _attempt(session, entry, agent.agent_id, mode)
+            if postgres:
+                assignment = await _claim(
+                    session,
+                    agent.agent_id,
+                    entry_id=entry.id,
+                    mode=mode,
+                    announce_to_customer=announce_to_customer,
+                )
+            else:
+                assignment = await _attempt(
+                    session, entry, agent.agent_id, mode, announce_to_customer
+                )
             if assignment is not None:
-                await session.refresh(agent)
+                await session.refresh(agent)  # its load, for ranking the rest of the round
                 done.append(assignment)
                 break
     return done

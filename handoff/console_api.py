@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,12 +18,14 @@ from conversations import Conversation, Owner, Sender, store
 from conversations.models import utcnow
 from gateway import keys
 
-from . import metrics
+from . import follow_ups, metrics
 from .assignment import resolve, set_agent, take_next, transfer
 from .context import build_context, read_tracker
 from .csat import CSAT_QUESTION, csat_buttons
-from .desk import announce, say
-from .models import Agent, AgentState, EntryStatus, QueueEntry
+from .delivery import Courier
+from .models import Agent, AgentState, EntryStatus, FollowUp, FollowUpStatus, QueueEntry
+from .notices import say
+from .profile import CustomerDirectory, linked_email, shop_profile
 from .transitions import hand_back
 
 DISPOSITIONS = ("solved", "not_solved", "refund_issued", "follow_up_needed", "escalated", "spam")
@@ -30,21 +33,9 @@ MAX_NOTE_CHARS = 4000
 HAND_BACK_TEXT = "You're back with our assistant. Write any time if you need anything else."
 
 
-DELIVERIES = web.AppKey("handoff_deliveries", set)
-
-
-def deliver_soon(app: web.Application, message_ids: list[int]) -> None:
-    """Deliver committed outbox rows in the background (awaited at shutdown)."""
-    tasks: set[asyncio.Task[None]] = app[DELIVERIES]
-    task = asyncio.create_task(app[keys.OUTBOX].deliver(message_ids))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-
-
-async def drain_deliveries(app: web.Application) -> None:
-    tasks = app.get(DELIVERIES)
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=10)
+COURIER = web.AppKey("handoff_courier", Courier)
+# The shop backend, for customers' tier and orders (set by the composition root).
+CUSTOMERS = web.AppKey("handoff_customers", CustomerDirectory)
 
 
 def _user(request: web.Request) -> CurrentUser:
@@ -124,10 +115,16 @@ async def queue_snapshot(session: AsyncSession, agent_id: int) -> dict[str, Any]
         )
     ).all()
     agent = await session.get(Agent, agent_id)
+    open_follow_ups = (
+        await session.exec(
+            select(func.count()).select_from(FollowUp).where(FollowUp.status == FollowUpStatus.OPEN)
+        )
+    ).one()
     return {
         "agent": agent_json(agent) if agent else None,
         "waiting": [entry_json(e, now) for e in waiting],
         "mine": [entry_json(e, now) for e in mine],
+        "follow_ups_open": int(open_follow_ups),
     }
 
 
@@ -180,15 +177,15 @@ async def queue(request: web.Request) -> web.Response:
 
 @require_role("agent")
 async def take_next_handler(request: web.Request) -> web.Response:
-    message_ids: list[int] = []
-    async with request.app[keys.DATABASE].transaction() as session:
-        await ensure_agent(session, _user(request))
-        assignment = await take_next(session, _user(request).id)
-        if assignment is not None:
-            message_ids.append(await announce(session, assignment))
+    db = request.app[keys.DATABASE]
+    async with db.autocommit() as session:
+        assignment = await take_next(session, _user(request).id, announce_to_customer=True)
     if assignment is None:
+        async with db.transaction() as session:
+            await ensure_agent(session, _user(request))  # a first visit: the agent starts offline
         return web.json_response({"conversation_id": None})
-    deliver_soon(request.app, message_ids)  # the claim is committed; the notice can follow
+    if assignment.notice_id is not None:
+        request.app[COURIER].send([assignment.notice_id])  # the claim is committed
     return web.json_response(
         {"conversation_id": assignment.conversation_id, "wait_s": assignment.wait_s}
     )
@@ -215,13 +212,21 @@ async def _conversation_for(
 @require_role("agent", "supervisor")
 async def conversation_context(request: web.Request) -> web.Response:
     app = request.app
-    async with app[keys.DATABASE].transaction() as session:
+    async with app[keys.DATABASE].autocommit() as session:
         conversation = await _conversation_for(session, request, owner_only=False)
+        email = await linked_email(session, conversation.customer_id)
     rasa = app[keys.RASA]
-    tracker = await read_tracker(rasa.http, rasa.base_url, conversation.id)
-    async with app[keys.DATABASE].transaction() as session:
+    tracker, shop_side = await asyncio.gather(
+        read_tracker(rasa.http, rasa.base_url, conversation.id),
+        shop_profile(app.get(CUSTOMERS), email),
+    )
+    async with app[keys.DATABASE].autocommit() as session:
         package = await build_context(
-            session, conversation, tracker=tracker, knowledge=app[keys.KNOWLEDGE]
+            session,
+            conversation,
+            tracker=tracker,
+            knowledge=app[keys.KNOWLEDGE],
+            shop_side=shop_side,
         )
     return web.json_response(package.to_json())
 
@@ -318,6 +323,44 @@ async def transfer_handler(request: web.Request) -> web.Response:
         ):
             raise web.HTTPConflict(text="the conversation is no longer yours")
     return web.json_response({"ok": True})
+
+
+@require_role("agent")
+async def follow_ups_list(request: web.Request) -> web.Response:
+    try:
+        status = FollowUpStatus(request.query.get("status", FollowUpStatus.OPEN))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="status must be open or answered") from exc
+    async with request.app[keys.DATABASE].autocommit() as session:
+        return web.json_response({"follow_ups": await follow_ups.listing(session, status)})
+
+
+@require_role("agent")
+async def follow_up_answer(request: web.Request) -> web.Response:
+    raw_id = request.match_info["follow_up_id"]
+    if not raw_id.isascii() or not raw_id.isdigit() or not 0 < int(raw_id[:10]) < 2**31:
+        raise web.HTTPNotFound(text="no such follow-up")
+    follow_up_id = int(raw_id)
+    body = await _body(request)
+    text = _text(body, "text", request.app[keys.SETTINGS].max_text_chars)
+    assert text is not None
+    user = _user(request)
+    try:
+        async with request.app[keys.DATABASE].transaction() as session:
+            done = await follow_ups.answer(
+                session,
+                follow_up_id,
+                agent_id=user.id,
+                agent_name=user.display_name or user.username,
+                text=text,
+                email_enabled=follow_ups.EMAIL_CHANNEL in request.app[keys.ADAPTERS],
+            )
+    except follow_ups.FollowUpGone as exc:
+        raise web.HTTPNotFound(text="no such follow-up") from exc
+    except follow_ups.AlreadyAnswered as exc:
+        raise web.HTTPConflict(text="this follow-up was answered already") from exc
+    request.app[COURIER].send([done.message_id])
+    return web.json_response({"channel": done.channel, "message_id": done.message_id})
 
 
 @require_role("agent")
@@ -434,6 +477,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/api/conversations/{conversation_id}/hand-back", hand_back_handler)
     r.add_post("/console/api/conversations/{conversation_id}/transfer", transfer_handler)
     r.add_get("/console/api/canned", canned)
+    r.add_get("/console/api/follow-ups", follow_ups_list)
+    r.add_post("/console/api/follow-ups/{follow_up_id}/answer", follow_up_answer)
     r.add_get("/console/api/supervisor", supervisor)
     r.add_get("/console/api/metrics", metrics_json)
     r.add_get("/console/api/metrics.csv", metrics_csv)

@@ -128,7 +128,9 @@ async def build_context(
     *,
     tracker: dict[str, Any] | None,
     knowledge: KnowledgeBase | None,
+    shop_side: dict[str, Any] | None = None,
 ) -> ContextPackage:
+    """`shop_side` is `profile.shop_profile(...)`, read before (outside the transaction)."""
     messages = await store.conversation_messages(session, conversation.id)
     events = await store.events(session, conversation.id)
     entries = (
@@ -182,7 +184,7 @@ async def build_context(
         for e in events
         if e.type in ("faq.not_found", "faq.clarify") and e.data.get("question")
     ]
-    profile = await customer_profile(session, conversation)
+    profile = await customer_profile(session, conversation, shop_side)
     last_question = next((t for t in reversed(customer_texts) if t and not t.startswith("/")), "")
     suggestions: list[dict[str, Any]] = []
     if knowledge is not None and last_question:
@@ -220,7 +222,9 @@ async def build_context(
     )
 
 
-async def customer_profile(session: AsyncSession, conversation: Conversation) -> dict[str, Any]:
+async def customer_profile(
+    session: AsyncSession, conversation: Conversation, shop_side: dict[str, Any] | None = None
+) -> dict[str, Any]:
     customer = await session.get(Customer, conversation.customer_id)
     identities = (
         await session.exec(
@@ -250,11 +254,13 @@ async def customer_profile(session: AsyncSession, conversation: Conversation) ->
         )
     ).all()
     outcomes = {p.conversation_id: p.disposition or p.outcome for p in past}
+    shop_side = shop_side or {"linked": False, "tier": "standard", "shop_available": True}
     return {
         "customer_id": conversation.customer_id,
         "name": customer.display_name if customer else None,
         "email": customer.email if customer else None,
-        "vip": await is_vip(session, conversation.customer_id),
+        "vip": is_vip(shop_side),
+        "shop": shop_side,
         "channels": sorted({i.channel for i in identities}),
         "channel": conversation.channel,
         "past_conversations": [

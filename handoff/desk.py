@@ -19,25 +19,26 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from connectors import OutboundMessage
 from conversations import (
     ChannelIdentity,
     Conversation,
     Customer,
     Direction,
     Message,
-    Sender,
     store,
 )
 from conversations.models import utcnow
 
-from .assignment import Assignment, assign_waiting
+from .assignment import assign_waiting
+from .changes import QUEUE, Changes
 from .hours import BusinessHours
-from .models import Agent, EntryStatus, FollowUp, QueueEntry
+from .models import EntryStatus, FollowUp, QueueEntry
+from .notices import say
 from .transitions import abandon
-from .waiting import estimate_wait_s, position, wait_text
+from .waiting import per_seat_handle_s, places, wait_text
 
 log = structlog.get_logger(__name__)
+MIN_GAP_S = 0.25  # rounds woken by changes start at most this often
 
 Transaction = Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
 Deliver = Callable[[list[int]], Awaitable[None]]
@@ -59,98 +60,134 @@ class DeskConfig:
     hours: BusinessHours = field(default_factory=lambda: BusinessHours.parse("always"))
 
 
-async def say(
-    session: AsyncSession, conversation_id: str, text: str, sender: str = Sender.SYSTEM
-) -> int:
-    """Queue one message to the customer on their channel (delivered by the outbox)."""
-    conversation = await session.get(Conversation, conversation_id)
-    assert conversation is not None
-    row = await store.add_outbound(
-        session, conversation, OutboundMessage(text=text, sender=sender), sender=sender
-    )
-    assert row.id is not None
-    return row.id
-
-
-async def announce(session: AsyncSession, assignment: Assignment) -> int:
-    agent = await session.get(Agent, assignment.agent_id)
-    name = agent.display_name if agent and agent.display_name else "A member of our team"
-    return await say(session, assignment.conversation_id, f"{name} has joined the conversation.")
-
-
 class Desk:
-    def __init__(self, transaction: Transaction, deliver: Deliver, config: DeskConfig) -> None:
+    """`transaction` and, for the assignment round, `autocommit` (`Database.autocommit`:
+    on PostgreSQL each assignment is then its own one-statement change). With `changes`
+    and automatic assignment on, a round also starts soon after the queue changed (a
+    customer queued, an agent freed a seat), not only every `interval_s`."""
+
+    def __init__(
+        self,
+        transaction: Transaction,
+        deliver: Deliver,
+        config: DeskConfig,
+        *,
+        autocommit: Transaction | None = None,
+        changes: Changes | None = None,
+    ) -> None:
         self._transaction = transaction
+        self._autocommit = autocommit or transaction
         self._deliver = deliver
         self.config = config
+        self._changes = changes
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._ticking = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run_forever(), name="handoff-desk")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """A round under way finishes first (cancelling it mid-transaction would leave its
+        connection to be cleaned up after the engine is gone); a waiting desk stops at once."""
+        if self._task is None:
+            return
+        self._stopping = True
+        if not self._ticking:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
     async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("handoff.desk_failed")
-            await asyncio.sleep(self.config.interval_s)
+        subscription = (
+            self._changes.subscribe(lambda topic: topic == QUEUE)
+            if self._changes is not None and self.config.auto_assign
+            else None
+        )
+        loop = asyncio.get_running_loop()
+        full_round_at = loop.time()
+        try:
+            while not self._stopping:
+                began = loop.time()
+                full = began >= full_round_at
+                if full:
+                    full_round_at = began + self.config.interval_s
+                self._ticking = True
+                try:
+                    await self.tick(periodic=full)
+                except Exception:
+                    log.exception("handoff.desk_failed")
+                finally:
+                    self._ticking = False
+                if self._stopping:
+                    return
+                if subscription is None:
+                    await asyncio.sleep(self.config.interval_s)
+                    continue
+                await subscription.wait(max(0.0, full_round_at - loop.time()))
+                gap = min(self.config.interval_s, MIN_GAP_S)
+                await asyncio.sleep(max(0.0, gap - (loop.time() - began)))
+        finally:
+            if subscription is not None:
+                subscription.close()
 
-    async def tick(self) -> None:
-        """One round: abandon, assign, tell. Public so tests can drive it step by step."""
+    async def tick(self, *, periodic: bool = True) -> None:
+        """One round: abandon, assign, tell. Public so tests can drive it step by step.
+        Rounds woken by a queue change only assign; abandonment and place notices keep
+        the periodic rhythm."""
         outgoing: list[int] = []
-        await self.abandon_silent()
+        if periodic:
+            await self.abandon_silent()
         if self.config.auto_assign:
-            async with self._transaction() as session:
-                for assignment in await assign_waiting(session):
-                    outgoing.append(await announce(session, assignment))
+            async with self._autocommit() as session:
+                for assignment in await assign_waiting(session, announce_to_customer=True):
+                    if assignment.notice_id is not None:
+                        outgoing.append(assignment.notice_id)
                     log.info(
                         "handoff.assigned",
                         conversation=assignment.conversation_id,
                         agent=assignment.agent_id,
                         mode=assignment.mode,
                     )
-        if self.config.tell_place:
+        if periodic and self.config.tell_place:
             outgoing += await self.tell_waiting()
         await self._deliver(outgoing)
 
     async def tell_waiting(self) -> list[int]:
-        """One short transaction per entry, so claims are never held up behind this round."""
+        """Places come from one query; only customers whose first notice is due, or whose
+        place changed and whose last notice is old enough, are told, one short
+        transaction each, so claims are never held up behind this round."""
+        now = utcnow()
+        due_before = now - timedelta(seconds=self.config.update_every_s)
         async with self._transaction() as session:
-            ids = (
-                await session.exec(
-                    select(QueueEntry.id)
-                    .where(QueueEntry.status == EntryStatus.WAITING)
-                    .order_by(col(QueueEntry.id))
-                    .limit(500)
+            todo = [
+                (entry, place)
+                for entry, place in await places(session)
+                if entry.position_told is None
+                or (
+                    place != entry.position_told
+                    and (entry.told_at is None or store.as_utc(entry.told_at) <= due_before)
                 )
-            ).all()
+            ]
+            per_place = (
+                await per_seat_handle_s(
+                    session, {e.queue for e, _ in todo}, self.config.default_handle_s
+                )
+                if todo
+                else {}
+            )
         outgoing: list[int] = []
-        for entry_id in ids:
+        for entry, place in todo:
             async with self._transaction() as session:
-                message_id = await self._tell(session, entry_id)
+                message_id = await self._tell(session, entry, place, place * per_place[entry.queue])
             if message_id is not None:
                 outgoing.append(message_id)
         return outgoing
 
-    async def _tell(self, session: AsyncSession, entry_id: int | None) -> int | None:
-        now = utcnow()
-        entry = await session.get(QueueEntry, entry_id)
-        if entry is None or entry.status != EntryStatus.WAITING:
-            return None
-        place = await position(session, entry)
+    async def _tell(
+        self, session: AsyncSession, entry: QueueEntry, place: int, wait_s: float
+    ) -> int | None:
         first = entry.position_told is None
-        due = entry.told_at is None or store.as_utc(entry.told_at) <= now - timedelta(
-            seconds=self.config.update_every_s
-        )
-        if not first and (place == entry.position_told or not due):
-            return None
         told = await session.exec(
             update(QueueEntry)
             .where(
@@ -160,21 +197,20 @@ class Desk:
                 if first
                 else col(QueueEntry.position_told) == entry.position_told,
             )
-            .values(position_told=place, told_at=now)
+            .values(position_told=place, told_at=utcnow())
         )
         if told.rowcount != 1:
             return None  # taken meanwhile, or another process told this customer
-        if first and not self.config.hours.is_open(now):
+        if first and not self.config.hours.is_open(utcnow()):
             return await self._follow_up(session, entry)
-        wait = await estimate_wait_s(session, entry, place, self.config.default_handle_s)
         await store.append_event(
             session,
             entry.conversation_id,
             "queue.position_told",
             position=place,
-            estimate_s=round(wait),
+            estimate_s=round(wait_s),
         )
-        return await say(session, entry.conversation_id, wait_text(place, wait))
+        return await say(session, entry.conversation_id, wait_text(place, wait_s))
 
     async def _follow_up(self, session: AsyncSession, entry: QueueEntry) -> int:
         customer = await session.get(Customer, entry.customer_id) if entry.customer_id else None

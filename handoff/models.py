@@ -108,8 +108,15 @@ class Agent(SQLModel, table=True):
         return [s.strip() for s in self.languages.split(",") if s.strip()]
 
 
+class FollowUpStatus(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+
+
 class FollowUp(SQLModel, table=True):
-    """A handoff outside business hours: answered later, by email when an address is known."""
+    """A handoff outside business hours: answered later by an agent, by email when an
+    address is known, otherwise on the customer's channel. Answered once: who, when, and
+    the outbox row that carries the answer."""
 
     __tablename__ = "handoff_follow_up"
 
@@ -117,16 +124,12 @@ class FollowUp(SQLModel, table=True):
     conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=32)
     email: str | None = Field(default=None, max_length=320)
     reason: str = Field(max_length=64)
-    status: str = Field(default="open", max_length=16)  # open | done
+    status: str = Field(default=FollowUpStatus.OPEN, max_length=16, index=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
-
-
-class CustomerTier(SQLModel, table=True):
-    """A customer's service tier (`vip` customers are served first)."""
-
-    __tablename__ = "handoff_customer_tier"
-
-    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
-    tier: str = Field(default="standard", max_length=32)
+    answered_by: int | None = Field(default=None)
+    answered_by_name: str | None = Field(default=None, max_length=200)
+    answered_at: datetime | None = _when()
+    answer_channel: str | None = Field(default=None, max_length=32)
+    answer_message_id: int | None = Field(default=None)

@@ -1,20 +1,77 @@
-"""What the handoff knows about a customer beyond their messages: their service tier."""
+"""Who the customer is to the shop: their tier (`vip` customers are served first) and their
+orders, read from the shop backend for customers linked to a shop customer.
+
+The link is the customer's email address: the one their record holds (a channel verified
+it, or they proved an order is theirs) or the address they wrote from by email. A customer
+without one, or unknown to the shop, is `standard`. Nothing about the tier is stored here:
+the shop stays the one place it lives.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
+import structlog
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .models import CustomerTier
+from conversations import ChannelIdentity, Customer
+
+log = structlog.get_logger(__name__)
+
+VIP = "vip"
 
 
-async def is_vip(session: AsyncSession, customer_id: int | None) -> bool:
+class ShopCustomer(Protocol):
+    name: str
+    tier: str
+    orders: int
+
+
+class CustomerDirectory(Protocol):
+    """What the handoff needs from the shop backend (`commerce.ShopBackend` is one)."""
+
+    async def customer(self, email: str) -> Any:
+        """A `ShopCustomer`-like record for the address, or None."""
+
+
+async def linked_email(session: AsyncSession, customer_id: int | None) -> str | None:
     if customer_id is None:
-        return False
-    row = await session.get(CustomerTier, customer_id)
-    return row is not None and row.tier == "vip"
+        return None
+    customer = await session.get(Customer, customer_id)
+    if customer is not None and customer.email:
+        return customer.email
+    return (
+        await session.exec(
+            select(ChannelIdentity.external_id)
+            .where(ChannelIdentity.customer_id == customer_id, ChannelIdentity.channel == "email")
+            .order_by(col(ChannelIdentity.id))
+        )
+    ).first()
 
 
-async def set_tier(session: AsyncSession, customer_id: int, tier: str) -> None:
-    row = await session.get(CustomerTier, customer_id) or CustomerTier(customer_id=customer_id)
-    row.tier = tier
-    session.add(row)
+async def shop_profile(shop: CustomerDirectory | None, email: str | None) -> dict[str, Any]:
+    """`{"linked", "tier", "shop_name", "orders", "shop_available"}` for the context package.
+
+    Call it outside a database transaction: the embedded shop opens its own."""
+    profile: dict[str, Any] = {"linked": False, "tier": "standard", "shop_available": True}
+    if shop is None or email is None:
+        return profile
+    try:
+        found = await shop.customer(email)
+    except Exception as exc:  # the shop being down must not break the console or a handoff
+        log.warning("handoff.shop_profile_unavailable", error=str(exc))
+        return {**profile, "shop_available": False}
+    if found is None:
+        return profile
+    return {
+        **profile,
+        "linked": True,
+        "tier": found.tier,
+        "shop_name": found.name,
+        "orders": found.orders,
+    }
+
+
+def is_vip(profile: dict[str, Any]) -> bool:
+    return bool(profile.get("tier") == VIP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,23 +15,24 @@ from conversations.models import utcnow
 from .models import Agent, AgentState, EntryStatus, QueueEntry
 
 
-async def position(session: AsyncSession, entry: QueueEntry) -> int:
-    """1 for the next to be served in the entry's queue (higher priority, then earlier)."""
-    ahead = await session.exec(
-        select(func.count())
-        .select_from(QueueEntry)
-        .where(
-            QueueEntry.status == EntryStatus.WAITING,
-            QueueEntry.queue == entry.queue,
-            col(QueueEntry.id) != entry.id,
-            or_(
-                col(QueueEntry.priority) > entry.priority,
-                (col(QueueEntry.priority) == entry.priority)
-                & (col(QueueEntry.created_at) < entry.created_at),
-            ),
+async def places(session: AsyncSession, limit: int = 500) -> list[tuple[QueueEntry, int]]:
+    """Every waiting entry with its place in its queue (1 is next: higher priority, then
+    earlier), in one query."""
+    place = (
+        func.rank()
+        .over(
+            partition_by=col(QueueEntry.queue),
+            order_by=(col(QueueEntry.priority).desc(), col(QueueEntry.created_at)),
         )
+        .label("place")
     )
-    return int(ahead.one()) + 1
+    rows = await session.exec(
+        select(QueueEntry, place)
+        .where(QueueEntry.status == EntryStatus.WAITING)
+        .order_by(col(QueueEntry.id))
+        .limit(limit)
+    )
+    return [(entry, int(n)) for entry, n in rows.all()]
 
 
 async def average_handle_s(session: AsyncSession, queue: str, default_s: float) -> float:
@@ -55,14 +56,17 @@ async def average_handle_s(session: AsyncSession, queue: str, default_s: float) 
     return sum(handles) / len(handles) if handles else default_s
 
 
-async def estimate_wait_s(
-    session: AsyncSession, entry: QueueEntry, place: int, default_handle_s: float
-) -> float:
-    """Place in line times the mean handle time, over the online agents' seats for the skill."""
+async def per_seat_handle_s(
+    session: AsyncSession, queues: set[str], default_handle_s: float
+) -> dict[str, float]:
+    """For each queue, the mean handle time over the online agents' seats for its skill:
+    a customer at place N waits about N times this."""
     agents = (await session.exec(select(Agent).where(Agent.state == AgentState.ONLINE))).all()
-    seats = sum(a.capacity for a in agents if entry.queue in a.skill_list())
-    handle = await average_handle_s(session, entry.queue, default_handle_s)
-    return place * handle / max(seats, 1)
+    out: dict[str, float] = {}
+    for queue in queues:
+        seats = sum(a.capacity for a in agents if queue in a.skill_list())
+        out[queue] = await average_handle_s(session, queue, default_handle_s) / max(seats, 1)
+    return out
 
 
 def wait_text(place: int, wait_s: float) -> str:

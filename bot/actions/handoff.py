@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from conversations import ConversationEvent, store
 from handoff import HandoffReason, Priority, hand_off
-from handoff.profile import is_vip
+from handoff.profile import is_vip, linked_email, shop_profile
 from handoff.triggers import HANDED_OFF_TEXT, request_reason
 
 from .services import ActionServices
@@ -51,6 +51,8 @@ class ActionHandoff(Action):
     ) -> list[dict[str, Any]]:
         async with self.services.transaction() as session:
             conversation = await store.get_conversation(session, tracker.sender_id)
+            decisions: Sequence[Any] = []
+            email = None
             if conversation is not None:
                 decisions = (
                     await session.exec(
@@ -62,15 +64,18 @@ class ActionHandoff(Action):
                         .order_by(col(ConversationEvent.id))
                     )
                 ).all()
-                reason = request_reason(
-                    last_bot_action(tracker.events),
-                    [str(d.get("decision")) for d in decisions if isinstance(d, dict)],
-                )
-                priority = Priority.NORMAL
-                if await is_vip(session, conversation.customer_id):
-                    priority = Priority.VIP
-                    if reason == HandoffReason.CUSTOMER_REQUEST:
-                        reason = HandoffReason.VIP_REQUEST
+                email = await linked_email(session, conversation.customer_id)
+        if conversation is not None:
+            reason = request_reason(
+                last_bot_action(tracker.events),
+                [str(d.get("decision")) for d in decisions if isinstance(d, dict)],
+            )
+            priority = Priority.NORMAL
+            if is_vip(await shop_profile(self.services.shop, email)):  # the shop's tier
+                priority = Priority.VIP
+                if reason == HandoffReason.CUSTOMER_REQUEST:
+                    reason = HandoffReason.VIP_REQUEST
+            async with self.services.transaction() as session:
                 await hand_off(session, conversation.id, reason, priority=priority)
         dispatcher.utter_message(text=HANDOFF_TEXT)
         return []

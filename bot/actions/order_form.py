@@ -17,6 +17,7 @@ from commerce import OrderDetails, OrderStatus, is_order_number
 from commerce.policy import choose
 from commerce.verification import claim_in, matches
 from commerce.views import MAX_ADDRESS_CHARS, MAX_REASON_CHARS, money
+from conversations import channel_state, store
 
 from . import order_texts as texts
 from .services import ActionServices
@@ -35,6 +36,19 @@ def latest(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
     return str(value).strip()
+
+
+async def link_to_shop_customer(
+    services: ActionServices, conversation_id: str, order: OrderDetails
+) -> None:
+    """The customer proved the order is theirs: their record takes the order's email (when
+    it has none yet), which links them to the shop's customer (tier, orders)."""
+    async with services.transaction() as session:
+        conversation = await store.get_conversation(session, conversation_id)
+        if conversation is not None:
+            await channel_state.remember_contact(
+                session, conversation.customer_id, email=order.customer_email.casefold()
+            )
 
 
 async def current_order(services: ActionServices, tracker: Tracker) -> OrderDetails | None:
@@ -124,6 +138,7 @@ class ValidateOrderForm(FormValidationAction):
             dispatcher.utter_message(text=texts.NEED_CLAIM)
             return {"verification": None}
         if matches(order, claim):
+            await link_to_shop_customer(self.services, tracker.sender_id, order)
             return {
                 "verification": "verified",
                 "verified_order": order.number,

@@ -32,6 +32,9 @@
       const item = el("li", null, entry.priority > 0 ? "vip" : "");
       const button = el("button", `${entry.queue} · ${entry.reason} · ${Math.round(entry.waiting_s)} s`);
       button.type = "button";
+      button.dataset.label = `${entry.queue} · ${entry.reason}`;
+      button.dataset.waiting = entry.waiting_s;
+      button.dataset.base = Date.now();
       button.dataset.conversation = entry.conversation_id;
       button.addEventListener("click", () => open(entry.conversation_id));
       item.append(button);
@@ -64,7 +67,8 @@
       ["Summary", ctx.summary],
       ["Reason", ctx.reason],
       ["Queue", `${ctx.queue || ""} · ${ctx.language} · ${ctx.channel}`],
-      ["Customer", `${ctx.profile.name || "(no name)"}${ctx.profile.vip ? " · VIP" : ""}${ctx.profile.email ? " · " + ctx.profile.email : ""}`],
+      ["Customer", `${ctx.profile.name || ctx.profile.shop.shop_name || "(no name)"}${ctx.profile.vip ? " · VIP" : ""}${ctx.profile.email ? " · " + ctx.profile.email : ""}`],
+      ["Shop", ctx.profile.shop.linked ? `${ctx.profile.shop.tier} customer · ${ctx.profile.shop.orders} orders` : (ctx.profile.shop.shop_available ? "not linked to a shop customer" : "shop unavailable")],
       ["Past conversations", ctx.profile.past_conversations.map((p) => `${p.started.slice(0, 10)} ${p.outcome}`).join("\n") || "none"],
       ["Slots", Object.entries(ctx.slots).map(([k, v]) => `${k}: ${v}`).join("\n") || "none"],
       ["Sentiment", ctx.sentiment.average === null ? "n/a" : `average ${ctx.sentiment.average}, last ${ctx.sentiment.last}, trend ${ctx.sentiment.trend}`],
@@ -110,6 +114,7 @@
     socket.addEventListener("message", (event) => {
       const frame = JSON.parse(event.data);
       if (frame.type !== "queue") return;
+      window.dispatchEvent(new CustomEvent("console:frame", { detail: frame }));
       if (frame.agent) {
         $("agent-state").value = frame.agent.state;
         $("agent-load").textContent = `${frame.agent.active} of ${frame.agent.capacity} conversations`;
@@ -163,5 +168,12 @@
   $("resolve").addEventListener("click", () => finish("resolve", { disposition: $("disposition").value }, "Resolved."));
   $("hand-back").addEventListener("click", () => finish("hand-back", {}, "Handed back to the bot."));
   $("transfer").addEventListener("click", () => finish("transfer", { queue: $("transfer-queue").value.trim() || null, note: $("transfer-note").value.trim() || null }, "Transferred."));
+  // Frames come when something changes; the waiting times count on in between.
+  setInterval(() => {
+    for (const button of document.querySelectorAll(".entries button[data-waiting]")) {
+      const waited = Number(button.dataset.waiting) + (Date.now() - Number(button.dataset.base)) / 1000;
+      button.textContent = `${button.dataset.label} · ${Math.round(waited)} s`;
+    }
+  }, 1000);
   connect();
 })();

@@ -4,6 +4,18 @@
   const $ = (id) => document.getElementById(id);
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text === null || text === undefined ? "" : String(text); return td; };
   const row = (...values) => { const tr = document.createElement("tr"); tr.append(...values.map(cell)); return tr; };
+  // Frames come when something changes; waiting times count on in between.
+  const ticking = (tr, index, seconds) => {
+    const td = tr.children[index];
+    td.dataset.waiting = seconds;
+    td.dataset.base = Date.now();
+    return tr;
+  };
+  setInterval(() => {
+    for (const td of document.querySelectorAll("td[data-waiting]")) {
+      td.textContent = String(Math.round(Number(td.dataset.waiting) + (Date.now() - Number(td.dataset.base)) / 1000));
+    }
+  }, 1000);
   const pct = (v) => (v === null ? "n/a" : `${Math.round(v * 100)}%`);
   function render(frame) {
     const m = frame.metrics;
@@ -22,8 +34,11 @@
       const dd = document.createElement("dd"); dd.textContent = String(v);
       return [dt, dd];
     }));
-    $("queues").replaceChildren(...frame.queues.map((q) => row(q.queue, q.waiting, q.longest_s, q.with_agents)));
-    $("waiting").replaceChildren(...frame.waiting.map((e) => row(e.queue, e.reason, e.priority, e.waiting_s)));
+    $("queues").replaceChildren(...frame.queues.map((q) => {
+      const tr = row(q.queue, q.waiting, q.longest_s, q.with_agents);
+      return q.waiting > 0 ? ticking(tr, 2, q.longest_s) : tr;
+    }));
+    $("waiting").replaceChildren(...frame.waiting.map((e) => ticking(row(e.queue, e.reason, e.priority, e.waiting_s), 3, e.waiting_s)));
     $("agents").replaceChildren(...frame.agents.map((a) => row(a.display_name, a.state, `${a.active}/${a.capacity}`, a.skills.join(", "))));
   }
   function connect() {

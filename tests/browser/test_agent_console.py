@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from gateway.settings import PROJECT_ROOT
 from tests.e2e.conftest import response_texts
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, free_port, gateway_env
 
 pytestmark = pytest.mark.browser
 PASSWORD = "agent day password"
@@ -163,3 +164,56 @@ def test_an_agents_day(
     with boss.expect_download() as download:
         boss.click("#csv")
     assert download.value.suggested_filename == "handoff-metrics.csv"
+
+
+@pytest.fixture
+def closed_gateway(tmp_path: Path, artifacts: Path) -> Iterator[GatewayProcess]:
+    """A gateway outside business hours, without Rasa (every customer is handed over)."""
+    env = gateway_env(
+        f"http://127.0.0.1:{free_port()}",
+        f"sqlite:///{tmp_path}/switchboard.db",
+        tmp_path,
+        free_port(),
+    )
+    env.update(
+        {
+            "FAQ_RETRIEVER": "lexical",
+            "HANDOFF_HOURS": "mon 00:00-00:00",
+            "HANDOFF_INTERVAL_S": "0.5",
+        }
+    )
+    process = GatewayProcess(env, artifacts / "gateway-follow-ups.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+def test_a_follow_up_is_answered_from_the_console(
+    page: Page, browser: Browser, closed_gateway: GatewayProcess, artifacts: Path
+) -> None:
+    gateway = closed_gateway
+    agent = staff(gateway, "agent", "Kim")
+    customer = browser.new_context(viewport={"width": 600, "height": 800}).new_page()
+    customer.goto(f"{gateway.url}/")
+    customer.wait_for_function(
+        "window.switchboardChat && window.switchboardChat.state() === 'online'"
+    )
+    say(customer, HOSTILE)
+    expect(customer.locator(".msg-out", has_text="away right now")).to_be_visible(timeout=30_000)
+
+    log_in(page, gateway, agent, "/console")
+    item = page.locator("#follow-ups li").first
+    expect(item).to_contain_text("<img src=x", timeout=15_000)  # as text
+    expect(item).to_contain_text("no email known: answer on webchat")
+    expect(page.locator("#follow-ups-count")).to_have_text("(1)")
+    assert page.evaluate("window.__owned") is None
+    assert page.locator("#follow-ups img, #follow-ups script").count() == 0
+    item.locator("textarea").fill("Sorry for the wait: your parcel is on its way.")
+    page.screenshot(path=str(artifacts / "console-follow-ups.png"), full_page=True)
+    item.locator("button", has_text="Send answer").click()
+    expect(page.locator("#follow-up-result")).to_have_text("Answered by webchat.", timeout=10_000)
+    expect(page.locator("#follow-ups li")).to_have_count(0)
+    expect(customer.locator(".msg-out", has_text="your parcel is on its way")).to_be_visible(
+        timeout=15_000
+    )
+    customer.screenshot(path=str(artifacts / "console-follow-up-customer.png"), full_page=True)

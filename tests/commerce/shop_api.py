@@ -77,7 +77,14 @@ def create_shop_api(shop: EmbeddedShop, requests: list[str]) -> web.Application:
             text=outcome.refund.model_dump_json(), status=201 if outcome.created else 200
         )
 
+    async def get_customer(request: web.Request) -> web.Response:
+        customer = await shop.customer(request.query.get("email", ""))
+        if customer is None:
+            return error(404, "not_found")
+        return web.json_response(text=customer.model_dump_json())
+
     app = web.Application(middlewares=[auth])
+    app.router.add_get("/customers", get_customer)
     app.router.add_get("/orders/{number}", get_order)
     app.router.add_post("/orders/{number}/cancel", cancel)
     app.router.add_post("/orders/{number}/address", address)

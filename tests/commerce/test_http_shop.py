@@ -8,8 +8,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlmodel import select
 
 from commerce import EmbeddedShop, HttpShop, OrderStatus, ShopError, idempotency_key
+from commerce.models import ShopCustomer
 from gateway.db import Database
 
 from .conftest import find_order
@@ -42,6 +44,25 @@ async def test_order_over_http_equals_the_store(
     assert remote is not None
     assert remote.model_dump(mode="json") == local.model_dump(mode="json")
     assert await client.order("99999") is None
+
+
+async def test_customer_tier_over_http_equals_the_store(
+    client: HttpShop, shop: EmbeddedShop, database: Database, api: tuple[TestServer, list[str]]
+) -> None:
+    async with database.transaction() as session:
+        vip = (await session.exec(select(ShopCustomer).where(ShopCustomer.tier == "vip"))).first()
+    assert vip is not None
+    local = await shop.customer(vip.email.upper())  # addresses match whatever their case
+    assert local is not None and local.tier == "vip" and local.orders >= 0
+    remote = await client.customer(vip.email)
+    assert remote is not None and remote.model_dump() == local.model_dump()
+    assert await client.customer("nobody@example.org") is None
+    _, requests = api
+    before = len(requests)
+    for hostile in ("", "no-at-sign", "a@" + "b" * 400, "x@y.z&email=other@shop.test"):
+        result = await client.customer(hostile)
+        assert result is None
+    assert len(requests) == before + 1  # only the last one is an address; it is sent quoted
 
 
 async def test_changes_over_http(client: HttpShop, shop: EmbeddedShop, database: Database) -> None:

@@ -39,46 +39,61 @@ class Console:
     anonymous: aiohttp.ClientSession
 
 
+MakeConsole = Callable[..., Awaitable[Console]]
+
+
 @pytest.fixture
-async def console(
+async def make_console(
     database: Database, tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]
-) -> AsyncIterator[Console]:
-    """Users: alice and bob (agent), sam (supervisor), cora (content)."""
-    settings = Settings(  # type: ignore[call-arg]
-        DATABASE_URL=database.url,
-        RASA_URL=f"http://127.0.0.1:{free_port()}",
-        ACTIONS_PORT=None,
-        VAR_DIR=str(tmp_path),
-        FAQ_RETRIEVER="lexical",
-        FAQ_ANSWER_THRESHOLD=0.45,
-        FAQ_CLARIFY_THRESHOLD=0.2,
-        FAQ_CLARIFY_MARGIN=0.15,
-        HANDOFF_AUTO_ASSIGN=False,
-        HANDOFF_INTERVAL_S=3600,
-    )
-    server = await aiohttp_server(create_app(settings))
-    url = str(server.make_url("")).rstrip("/")
-    users = {
-        name: await create_staff(database, name, PASSWORD, role, display_name=name.title())
-        for name, role in (
-            ("alice", "agent"),
-            ("bob", "agent"),
-            ("sam", "supervisor"),
-            ("cora", "content"),
-        )
-    }
+) -> AsyncIterator[MakeConsole]:
+    """Builds the gateway with test settings plus `overrides`; users: alice and bob
+    (agent), sam (supervisor), cora (content)."""
     sessions: list[aiohttp.ClientSession] = []
 
-    def new_session() -> aiohttp.ClientSession:
-        http = aiohttp.ClientSession(base_url=url, cookie_jar=aiohttp.CookieJar(unsafe=True))
-        sessions.append(http)
-        return http
+    async def make(**overrides: object) -> Console:
+        values: dict[str, object] = {
+            "DATABASE_URL": database.url,
+            "RASA_URL": f"http://127.0.0.1:{free_port()}",
+            "ACTIONS_PORT": None,
+            "VAR_DIR": str(tmp_path),
+            "FAQ_RETRIEVER": "lexical",
+            "FAQ_ANSWER_THRESHOLD": 0.45,
+            "FAQ_CLARIFY_THRESHOLD": 0.2,
+            "FAQ_CLARIFY_MARGIN": 0.15,
+            "HANDOFF_AUTO_ASSIGN": False,
+            "HANDOFF_INTERVAL_S": 3600,
+            "HANDOFF_LIVE_REFRESH_S": 60,  # sockets update on change notifications, not this
+        }
+        values.update(overrides)
+        server = await aiohttp_server(create_app(Settings(**values)))  # type: ignore[arg-type]
+        url = str(server.make_url("")).rstrip("/")
+        users = {
+            name: await create_staff(database, name, PASSWORD, role, display_name=name.title())
+            for name, role in (
+                ("alice", "agent"),
+                ("bob", "agent"),
+                ("sam", "supervisor"),
+                ("cora", "content"),
+            )
+        }
 
-    async def log_in(username: str) -> Staff:
-        http = new_session()
-        csrf = await login(http, "", username, PASSWORD)
-        return Staff(http, url, csrf, users[username])
+        def new_session() -> aiohttp.ClientSession:
+            http = aiohttp.ClientSession(base_url=url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+            sessions.append(http)
+            return http
 
-    yield Console(server, url, users, log_in, new_session())
+        async def log_in(username: str) -> Staff:
+            http = new_session()
+            csrf = await login(http, "", username, PASSWORD)
+            return Staff(http, url, csrf, users[username])
+
+        return Console(server, url, users, log_in, new_session())
+
+    yield make
     for http in sessions:
         await http.close()
+
+
+@pytest.fixture
+async def console(make_console: MakeConsole) -> Console:
+    return await make_console()

@@ -27,5 +27,8 @@ async def test_each_conversation_is_claimed_exactly_once(
         "left_waiting": 0,
         "owner_mismatches": 0,
         "agents_with_wrong_load": 0,
+        "joined_notices": 200,  # queued in the claim's own statement, once each
+        "conversations_with_a_joined_notice": 200,
+        "joined_notices_not_attempted": 0,  # delivered (the REST channel refuses pushes)
     }
     assert result["empty_answers"] == 20  # every agent stopped only when nothing waited
