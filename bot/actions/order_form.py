@@ -108,7 +108,7 @@ class ValidateOrderForm(FormValidationAction):
         if tracker.get_slot("requested_slot") in FREE_TEXT_SLOTS and verified_order:
             # A number inside an address or a reason (a postcode) is part of that answer.
             return {"order_number": verified_order}
-        number, order = await self._first_known_order(slot_value)
+        number, order = await self._first_known_order(slot_value, tracker)
         if number is None or not is_order_number(number):
             dispatcher.utter_message(text=texts.ASK_AGAIN_ORDER)
             return {"order_number": None}
@@ -119,14 +119,19 @@ class ValidateOrderForm(FormValidationAction):
             return {"order_number": number, "verification": None}
         return {"order_number": number}
 
-    async def _first_known_order(self, slot_value: Any) -> tuple[str | None, OrderDetails | None]:
-        """A message with several five-digit numbers ("order 10482, new address Ring 4, 75001
-        Paris") names the order that exists; otherwise the latest number counts."""
-        candidates = slot_value if isinstance(slot_value, list) else [slot_value]
-        numbers = [n for n in (latest(c) for c in candidates) if n and is_order_number(n)]
+    async def _first_known_order(
+        self, slot_value: Any, tracker: Tracker
+    ) -> tuple[str | None, OrderDetails | None]:
+        """A message with several five-digit numbers ("send order 10482 to Ring 4, 75001
+        Paris") names the one that is an order; Rasa keeps only the last in the slot."""
+        numbers = [
+            n
+            for n in (latest(v) for v in tracker.get_latest_entity_values("order_number"))
+            if is_order_number(n)
+        ]
         if len(numbers) > 1:
             for number in numbers:
-                order = await current_order_by_number(self.services, number)
+                order = await current_order_by_number(self.services, number or "")
                 if order is not None:
                     return number, order
         number = latest(slot_value)
