@@ -5,7 +5,7 @@ from rasa_sdk import Action
 from .fallback import ActionAskAffirmation
 from .faq import ActionAnswerFaq
 from .handoff import ActionHandoff
-from .order_form import ActionAskRefundItem, ValidateOrderForm
+from .order_form import ActionAskRefundItem, ActionAskRefundReason, ValidateOrderForm
 from .orders import ActionOrderRequest, ActionRefundDispute, ActionStopOrderForm
 from .services import ActionServices
 
@@ -17,6 +17,7 @@ def build_actions(services: ActionServices) -> list[Action]:
         ActionAskAffirmation(services),
         ValidateOrderForm(services),
         ActionAskRefundItem(services),
+        ActionAskRefundReason(services),
         ActionOrderRequest(services),
         ActionRefundDispute(services),
         ActionStopOrderForm(services),

@@ -1,4 +1,4 @@
-"""Handing the conversation to a person when the customer asks for one."""
+"""Handing the conversation to a person when the customer asks for one or complains."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from conversations import ConversationEvent, store
 from handoff import HandoffReason, Priority, hand_off
@@ -17,6 +18,11 @@ from handoff.triggers import HANDED_OFF_TEXT, request_reason
 from .services import ActionServices
 
 HANDOFF_TEXT = HANDED_OFF_TEXT
+COMPLAINT_TEXT = "I'm sorry to hear that. " + HANDED_OFF_TEXT
+
+
+def latest_intent(tracker: Tracker) -> str | None:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
 def last_bot_action(events: Sequence[dict[str, Any]]) -> str | None:
@@ -39,6 +45,25 @@ def last_bot_action(events: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
+async def request_reason_of(
+    session: AsyncSession, conversation_id: str, tracker: Tracker
+) -> HandoffReason:
+    decisions = (
+        await session.exec(
+            select(ConversationEvent.data)
+            .where(
+                ConversationEvent.conversation_id == conversation_id,
+                col(ConversationEvent.type).startswith("faq."),
+            )
+            .order_by(col(ConversationEvent.id))
+        )
+    ).all()
+    return request_reason(
+        last_bot_action(tracker.events),
+        [str(d.get("decision")) for d in decisions if isinstance(d, dict)],
+    )
+
+
 class ActionHandoff(Action):
     def __init__(self, services: ActionServices) -> None:
         self.services = services
@@ -49,27 +74,19 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        complaint = latest_intent(tracker) == "complaint"
         async with self.services.transaction() as session:
             conversation = await store.get_conversation(session, tracker.sender_id)
-            decisions: Sequence[Any] = []
-            email = None
-            if conversation is not None:
-                decisions = (
-                    await session.exec(
-                        select(ConversationEvent.data)
-                        .where(
-                            ConversationEvent.conversation_id == conversation.id,
-                            col(ConversationEvent.type).startswith("faq."),
-                        )
-                        .order_by(col(ConversationEvent.id))
-                    )
-                ).all()
+            if conversation is None:
+                reason, email = None, None
+            else:
+                reason = (
+                    HandoffReason.COMPLAINT
+                    if complaint
+                    else await request_reason_of(session, conversation.id, tracker)
+                )
                 email = await linked_email(session, conversation.customer_id)
-        if conversation is not None:
-            reason = request_reason(
-                last_bot_action(tracker.events),
-                [str(d.get("decision")) for d in decisions if isinstance(d, dict)],
-            )
+        if conversation is not None and reason is not None:
             priority = Priority.NORMAL
             if is_vip(await shop_profile(self.services.shop, email)):  # the shop's tier
                 priority = Priority.VIP
@@ -77,5 +94,5 @@ class ActionHandoff(Action):
                     reason = HandoffReason.VIP_REQUEST
             async with self.services.transaction() as session:
                 await hand_off(session, conversation.id, reason, priority=priority)
-        dispatcher.utter_message(text=HANDOFF_TEXT)
+        dispatcher.utter_message(text=COMPLAINT_TEXT if complaint else HANDOFF_TEXT)
         return []

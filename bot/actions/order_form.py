@@ -28,6 +28,19 @@ MAX_VERIFICATION_ATTEMPTS = 3
 # Slots answered in free text, where digits belong to the answer, not to a new order number.
 FREE_TEXT_SLOTS = ("new_address", "refund_reason")
 
+# How a question starts; a FAQ question asked at the reason step is answered, not taken as the
+# reason ("how long does a refund take?"), while a statement the model files under FAQ is the
+# reason ("the zip broke after two days").
+QUESTION_WORDS = frozenset(
+    "how what when where why which who whom whose can could do does did is are am was were "
+    "will would should shall may might have has".split()
+)
+
+
+def is_question(text: str) -> bool:
+    words = text.lower().split()
+    return text.rstrip().endswith("?") or (bool(words) and words[0].strip(",") in QUESTION_WORDS)
+
 
 def latest(value: Any) -> str | None:
     """Slot values from entities may be lists (several entities in one message)."""
@@ -109,17 +122,36 @@ class ValidateOrderForm(FormValidationAction):
         if tracker.get_slot("requested_slot") in FREE_TEXT_SLOTS and verified_order:
             # A number inside an address or a reason (a postcode) is part of that answer.
             return {"order_number": verified_order}
-        number = latest(slot_value)
+        number, order = await self._first_known_order(slot_value, tracker)
         if number is None or not is_order_number(number):
             dispatcher.utter_message(text=texts.ASK_AGAIN_ORDER)
             return {"order_number": None}
-        order = await current_order_by_number(self.services, number)
         if order is None:
             dispatcher.utter_message(text=texts.NO_SUCH_ORDER.format(number=number))
             return {"order_number": None}
         if tracker.get_slot("verified_order") != number:
             return {"order_number": number, "verification": None}
         return {"order_number": number}
+
+    async def _first_known_order(
+        self, slot_value: Any, tracker: Tracker
+    ) -> tuple[str | None, OrderDetails | None]:
+        """A message with several five-digit numbers ("send order 10482 to Ring 4, 75001
+        Paris") names the one that is an order; Rasa keeps only the last in the slot."""
+        numbers = [
+            n
+            for n in (latest(v) for v in tracker.get_latest_entity_values("order_number"))
+            if is_order_number(n)
+        ]
+        if len(numbers) > 1:
+            for number in numbers:
+                order = await current_order_by_number(self.services, number or "")
+                if order is not None:
+                    return number, order
+        number = latest(slot_value)
+        if number is None or not is_order_number(number):
+            return number, None
+        return number, await current_order_by_number(self.services, number)
 
     async def validate_verification(
         self,
@@ -199,7 +231,8 @@ class ValidateOrderForm(FormValidationAction):
     async def extract_refund_reason(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        """Any words answer the reason question, even words the model reads as a question."""
+        """Any words answer the reason question, even a statement the model reads as a FAQ
+        question; a real question is left to the FAQ rule, and the form asks again."""
         if tracker.get_slot("requested_slot") != "refund_reason" or tracker.get_slot(
             "refund_reason"
         ):
@@ -208,6 +241,8 @@ class ValidateOrderForm(FormValidationAction):
         intent = (latest_message.get("intent") or {}).get("name")
         text = (latest_message.get("text") or "").strip()
         if intent in ("stop", "human_handoff") or not text or text.startswith("/"):
+            return {}
+        if intent == "faq" and is_question(text):
             return {}
         return {"refund_reason": text}
 
@@ -270,4 +305,25 @@ class ActionAskRefundItem(Action):
         if refused:
             text += f" ({texts.items_text(refused)} can't be refunded.)"
         dispatcher.utter_message(text=text, buttons=buttons)
+        return []
+
+
+class ActionAskRefundReason(Action):
+    """Asks why, with the usual reasons as buttons. Built here rather than as a domain response:
+    Rasa reads the braces of a `/inform{...}` payload in a response as a slot to fill."""
+
+    def __init__(self, services: ActionServices) -> None:
+        self.services = services
+
+    def name(self) -> str:
+        return "action_ask_refund_reason"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        buttons = [
+            {"title": reason, "payload": texts.payload("inform", refund_reason=reason)}
+            for reason in texts.REFUND_REASONS
+        ]
+        dispatcher.utter_message(text=texts.ASK_REFUND_REASON, buttons=buttons)
         return []

@@ -35,6 +35,8 @@ ESCALATE_BUTTONS = [
     {"title": "Yes, ask a person", "payload": "/human_handoff"},
     {"title": "No, thanks", "payload": "/deny"},
 ]
+ASK_REFUND_REASON = "Why are you returning it? Pick a reason or tell me in your own words."
+REFUND_REASONS = ("Arrived damaged", "Wrong size or fit", "Not as described", "Changed my mind")
 DISPUTE_BUTTONS = [
     {"title": "I disagree, ask a person", "payload": "/dispute"},
     {"title": "OK", "payload": "/deny"},

@@ -32,6 +32,8 @@ def entities(result: dict[str, Any], name: str) -> list[str]:
         ("the kettle you sent is broken and I want my money back", "request_refund"),
         ("I sent the jacket back two weeks ago and still no money", "refund_status"),
         ("how long is the warranty on headphones", "faq"),
+        ("I rang your helpline twice and both times they were rude and unhelpful", "complaint"),
+        ("forget the refund, I'll keep the jacket", "stop"),
     ],
 )
 async def test_unseen_phrasings_get_their_intent(rasa: RasaProcess, text: str, intent: str) -> None:

@@ -1,5 +1,5 @@
-"""Orders and refunds as whole conversations: the real gateway process, the real Rasa model,
-the custom actions on the sample shop in the gateway's database."""
+"""Orders, refunds and complaints as whole conversations: the real gateway process, the real
+Rasa model, the custom actions on the sample shop in the gateway's database."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 import aiohttp
 
 from bot.actions import order_texts as texts
+from bot.actions.handoff import COMPLAINT_TEXT
+from gateway.rasa_process import RasaProcess
 from tests.harness import GatewayProcess
 
 from .conftest import query, response_texts, rest
@@ -248,3 +250,78 @@ async def test_hostile_order_numbers_get_a_clear_reply(gateway: GatewayProcess) 
         ) as response:
             body = await response.json()
     assert response.status in (400, 413) and body["error"], body
+
+
+async def test_a_faq_question_at_the_reason_step_is_answered_then_the_reason_asked_again(
+    gateway: GatewayProcess, rasa: RasaProcess
+) -> None:
+    order = order_where(gateway, REFUNDABLE + " AND" + CHEAP_ITEM, offset=1)
+    log_start = rasa.log_path.stat().st_size
+    customer = sender()
+    ask_item = await verified(gateway, customer, f"I want to return order {order['number']}", order)
+    ask_reason = await rest(gateway, customer, payloads(ask_item)[0])
+    assert texts.ASK_REFUND_REASON in texts_of(ask_reason), ask_reason
+    reason_buttons = payloads(ask_reason)
+    assert reason_buttons == [
+        texts.payload("inform", refund_reason=reason) for reason in texts.REFUND_REASONS
+    ]
+    answered = await rest(gateway, customer, "how long does a refund take?")
+    assert len(answered) >= 2, answered
+    assert texts_of(answered[-1:]) == texts.ASK_REFUND_REASON, answered
+    assert query(gateway, "SELECT id FROM shop_refund WHERE order_id = ?", order["id"]) == []
+    done = texts_of(await rest(gateway, customer, reason_buttons[1]))
+    assert "approved" in done, done
+    rows = query(gateway, "SELECT reason FROM shop_refund WHERE order_id = ?", order["id"])
+    assert rows == [(texts.REFUND_REASONS[1],)]
+    # Rasa fills {slot} placeholders in domain responses; no button payload may trip it.
+    help_reply = await rest(gateway, customer, "what can you do?")
+    assert '/faq{"faq_id":"shipping-times"}' in payloads(help_reply), help_reply
+    with rasa.log_path.open("rb") as log:
+        log.seek(log_start)
+        assert b"interpolator" not in log.read()
+
+
+async def test_an_order_number_beside_a_postcode_names_the_order(gateway: GatewayProcess) -> None:
+    order = order_where(gateway, "o.status IN ('paid', 'packed')", offset=1)
+    customer = sender()
+    ask = await rest(
+        gateway,
+        customer,
+        f"please send order {order['number']} to Rue de Rivoli 5, 75001 Paris instead",
+    )
+    assert texts_of(ask) in response_texts("utter_ask_verification"), ask
+    replies = await rest(gateway, customer, f"my email is {order['email']}")
+    assert f"new delivery address for order {order['number']}" in texts_of(replies), replies
+
+
+async def test_a_postcode_in_a_faq_question_is_not_an_order_number(
+    gateway: GatewayProcess,
+) -> None:
+    customer = sender()
+    await rest(gateway, customer, "do you deliver to 75001 paris?")
+    replies = await rest(gateway, customer, "where is my order?")
+    assert texts_of(replies) in response_texts("utter_ask_order_number"), replies
+
+
+async def test_a_complaint_goes_to_a_person_with_the_reason_complaint(
+    gateway: GatewayProcess,
+) -> None:
+    customer = sender()
+    replies = await rest(
+        gateway, customer, "I've emailed you three times this week and nobody has replied"
+    )
+    assert texts_of(replies) == COMPLAINT_TEXT, replies
+    conversation_owner, queue = owner(gateway, customer)
+    assert conversation_owner == "queued"
+    assert [(q, r) for q, r, _ in queue] == [("general", "complaint")]
+
+
+async def test_a_complaint_inside_the_order_form_hands_over(gateway: GatewayProcess) -> None:
+    customer = sender()
+    ask = await rest(gateway, customer, "where is my order?")
+    assert texts_of(ask) in response_texts("utter_ask_order_number")
+    replies = await rest(
+        gateway, customer, "your courier threw my last parcel over the fence and nobody cared"
+    )
+    assert texts_of(replies) == COMPLAINT_TEXT, replies
+    assert [(q, r) for q, r, _ in owner(gateway, customer)[1]] == [("general", "complaint")]
