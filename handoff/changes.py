@@ -158,20 +158,26 @@ class Changes:
 
 
 async def install_triggers(engine: AsyncEngine) -> None:
-    """Idempotent, and safe when several processes start at once."""
-    async with engine.begin() as conn:
-        for function in _FUNCTIONS:
-            await conn.execute(text(function))
-        for table in (*QUEUE_TABLES, *CONVERSATION_TABLES):
-            queue = table in QUEUE_TABLES
-            trigger = _TRIGGER.format(
+    """Idempotent, and safe when several processes start at once.
+
+    Each statement commits on its own: CREATE TRIGGER locks its table until the end of the
+    transaction, and one transaction over all five tables would deadlock with a message being
+    routed meanwhile (which writes `message` and then `queue_entry`)."""
+    statements = list(_FUNCTIONS)
+    for table in (*QUEUE_TABLES, *CONVERSATION_TABLES):
+        queue = table in QUEUE_TABLES
+        statements.append(
+            _TRIGGER.format(
                 name=f"switchboard_notify_{table}",
                 table=table,
                 events="INSERT OR UPDATE OR DELETE" if queue else "INSERT",
                 level="STATEMENT" if queue else "ROW",
                 function="switchboard_notify_queue" if queue else "switchboard_notify_conversation",
             )
-            await conn.execute(text(trigger))
+        )
+    for statement in statements:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
 
 
 def watch_writes(engine: AsyncEngine, publish: Callable[[Iterable[str]], None]) -> None:
@@ -200,6 +206,8 @@ def watch_writes(engine: AsyncEngine, publish: Callable[[Iterable[str]], None]) 
 
     @event.listens_for(sync_engine, "rollback")
     def _rolled_back(conn: Any) -> None:
+        if conn.invalidated:
+            return  # its pool record, and what it noted there, are discarded with it
         conn.info.pop(key, None)
 
     @event.listens_for(sync_engine.pool, "checkin")
