@@ -33,7 +33,10 @@ class InboundMessage:
 
     `(channel, channel_message_id)` is the dedupe key everywhere; `address` is the
     customer's identity on that channel (chat id, phone number, session id, …).
-    `payload` is set when the customer pressed a quick reply.
+    `payload` is set when the customer pressed a quick reply. `verified` holds the
+    contacts the channel itself vouches for the sender (`phone`, `email`): set by the
+    adapter from the provider's own fields, never from what a customer typed or a client
+    sent; it links customers across channels.
     """
 
     channel: str
@@ -44,6 +47,7 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    verified: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

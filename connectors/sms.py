@@ -174,7 +174,7 @@ class SmsAdapter(ChannelAdapter):
             address=sender,
             text=text,
             attachments=tuple(attachments),
-            metadata={"verified_phone": sender},
+            verified={"phone": sender},  # the carrier network's sender number
         )
 
     async def send(self, address: str, message: OutboundMessage) -> str | None:

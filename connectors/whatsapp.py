@@ -105,7 +105,7 @@ class WhatsAppAdapter(MetaAdapter):
                     mime_type=optional_text(media.get("mime_type"), "mime_type", 255) or None,
                 ),
             )
-        metadata: dict[str, Any] = {"type": kind, "verified_phone": f"+{wa_id}"}
+        metadata: dict[str, Any] = {"type": kind}
         if wa_id in names:
             metadata["display_name"] = names[wa_id][:200]
         return InboundMessage(
@@ -116,6 +116,7 @@ class WhatsAppAdapter(MetaAdapter):
             payload=payload,
             attachments=attachments,
             metadata=metadata,
+            verified={"phone": f"+{wa_id}"},  # WhatsApp verified the number
         )
 
     async def send(self, address: str, message: OutboundMessage) -> str | None:

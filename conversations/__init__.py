@@ -1,6 +1,6 @@
 """Customers, their channel identities, conversations (with their owner), messages, events."""
 
-from . import channel_state, store
+from . import channel_state, customers, intake, store
 from .models import (
     ChannelIdentity,
     Conversation,
@@ -26,5 +26,7 @@ __all__ = [
     "Owner",
     "Sender",
     "channel_state",
+    "customers",
+    "intake",
     "store",
 ]

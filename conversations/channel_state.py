@@ -1,6 +1,6 @@
 """What a channel must remember about an address beyond its messages: opt-outs (SMS STOP),
-the time of the customer's last message (WhatsApp's 24-hour window), and the verified
-phone number or email a channel vouches for."""
+the time of the customer's last message (WhatsApp's 24-hour window), and contact details
+to fill in on the customer's record."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .models import ChannelIdentity, Conversation, Customer, Direction, Message, utcnow
+from .models import ChannelIdentity, Customer, Direction, Message, utcnow
 from .store import as_utc
 
 
@@ -60,8 +60,7 @@ async def is_opted_out(session: AsyncSession, channel: str, address: str) -> boo
 async def last_inbound_at(session: AsyncSession, channel: str, address: str) -> datetime | None:
     query = (
         select(func.max(Message.created_at))
-        .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
-        .join(ChannelIdentity, col(Conversation.identity_id) == col(ChannelIdentity.id))
+        .join(ChannelIdentity, col(Message.identity_id) == col(ChannelIdentity.id))
         .where(
             ChannelIdentity.channel == channel,
             ChannelIdentity.external_id == address,
@@ -80,8 +79,9 @@ async def remember_contact(
     email: str | None = None,
     name: str | None = None,
 ) -> None:
-    """Fill the customer's phone, email and name from what the channel verified; never
-    overwrite a value already known. One conditional UPDATE per value, no read."""
+    """Fill the customer's phone, email and name when they are unknown; never overwrite a
+    value already known. One conditional UPDATE per value, no read. (It links nothing:
+    only `InboundMessage.verified` links customers across channels.)"""
     for column, value, limit in (
         (Customer.phone, phone, 32),
         (Customer.email, email, 320),

@@ -56,7 +56,11 @@ class MessageStatus(StrEnum):
 
 
 class Customer(SQLModel, table=True):
+    """A person. Customers found to be the same person are merged: the newer one points at
+    the older one (`merged_into_id`, never a chain); their identities stay as they are."""
+
     id: int | None = Field(default=None, primary_key=True)
+    merged_into_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     display_name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320, index=True)
     phone: str | None = Field(default=None, max_length=32, index=True)
@@ -77,7 +81,12 @@ class ChannelIdentity(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
-    """Owned by exactly one of: the bot, the queue, one agent (`agent_id` set only then)."""
+    """Owned by exactly one of: the bot, the queue, one agent (`agent_id` set only then).
+
+    `identity_id` and `channel` are where it started; each message records its own
+    identity, since a conversation with people gathers the customer's messages from every
+    linked channel (see `conversations.intake`).
+    """
 
     __table_args__ = (
         CheckConstraint(
@@ -105,6 +114,8 @@ class Conversation(SQLModel, table=True):
 
 
 class Message(SQLModel, table=True):
+    """`identity_id` is the address it came from (inbound) or goes to (outbound)."""
+
     __table_args__ = (
         UniqueConstraint("channel", "channel_message_id", name="uq_message_channel_id"),
         Index("ix_message_outbox", "direction", "status"),
@@ -112,6 +123,7 @@ class Message(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=32)
+    identity_id: int = Field(foreign_key="channel_identity.id", index=True)
     direction: str = Field(max_length=8)
     sender: str = Field(max_length=16)
     channel: str = Field(max_length=32)

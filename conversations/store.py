@@ -122,6 +122,7 @@ async def add_inbound(
         return existing, True
     row = Message(
         conversation_id=conversation.id,
+        identity_id=conversation.identity_id,
         direction=Direction.IN,
         sender=Sender.CUSTOMER,
         channel=message.channel,
@@ -146,6 +147,23 @@ async def add_inbound(
     return row, False
 
 
+async def reply_target(session: AsyncSession, conversation: Conversation) -> ChannelIdentity:
+    """Where replies go unless someone picks another address: the identity the customer
+    last wrote from in this conversation (it may have joined from another channel)."""
+    query = (
+        select(ChannelIdentity)
+        .join(Message, col(Message.identity_id) == col(ChannelIdentity.id))
+        .where(Message.conversation_id == conversation.id, Message.direction == Direction.IN)
+        .order_by(col(Message.id).desc())
+        .limit(1)
+    )
+    identity = (await session.exec(query)).first()
+    if identity is None:
+        identity = await session.get(ChannelIdentity, conversation.identity_id)
+    assert identity is not None
+    return identity
+
+
 async def add_outbound(
     session: AsyncSession,
     conversation: Conversation,
@@ -154,7 +172,15 @@ async def add_outbound(
     sender: str = Sender.BOT,
     status: str = MessageStatus.PENDING,
     extra: dict[str, Any] | None = None,
+    to: ChannelIdentity | None = None,
+    flush: bool = True,
 ) -> Message:
+    """A reply in the conversation, sent to `to` or else where the customer last wrote.
+
+    Without `flush` the row gets its id at the caller's next flush (many rows, one insert)."""
+    if to is None:
+        to = await reply_target(session, conversation)
+    assert to.id is not None
     data: dict[str, Any] = {
         "buttons": [{"title": b.title, "payload": b.payload} for b in message.buttons],
         "image": message.image,
@@ -164,16 +190,18 @@ async def add_outbound(
         data.update(extra)
     row = Message(
         conversation_id=conversation.id,
+        identity_id=to.id,
         direction=Direction.OUT,
         sender=sender,
-        channel=conversation.channel,
+        channel=to.channel,
         text=message.text,
         data=data,
         status=status,
         sent_at=utcnow() if status == MessageStatus.SENT else None,
     )
     session.add(row)
-    await session.flush()
+    if flush:
+        await session.flush()
     return row
 
 
@@ -213,11 +241,11 @@ def to_history_item(row: Message) -> HistoryItem:
 async def history(
     session: AsyncSession, channel: str, address: str, after_id: int = 0, limit: int = 200
 ) -> Sequence[Message]:
-    """The address's latest messages over all its conversations, oldest first."""
+    """The latest messages from and to the address, over all its conversations, oldest
+    first (messages the customer wrote on another channel are not shown here)."""
     query = (
         select(Message)
-        .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
-        .join(ChannelIdentity, col(Conversation.identity_id) == col(ChannelIdentity.id))
+        .join(ChannelIdentity, col(Message.identity_id) == col(ChannelIdentity.id))
         .where(
             ChannelIdentity.channel == channel,
             ChannelIdentity.external_id == address,

@@ -43,7 +43,11 @@ def create_app(settings: Settings) -> web.Application:
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s)
     adapters = build_adapters(settings.channels, settings)
     outbox = Outbox(db, adapters)
-    inbound = Inbound(db, Router(db, rasa, adapters, outbox, build_triggers(settings)))
+    inbound = Inbound(
+        db,
+        Router(db, rasa, adapters, outbox, build_triggers(settings)),
+        link_by=tuple(settings.customer_link_by),
+    )
     knowledge = build_knowledge(settings)
     app[keys.SETTINGS] = settings
     app[keys.DATABASE] = db
@@ -153,6 +157,7 @@ async def _outbox(app: web.Application) -> AsyncIterator[None]:
     await app[keys.OUTBOX].start()
     await app[keys.INBOUND].recover()
     yield
+    await app[keys.INBOUND].stop()
     await app[keys.INBOUND].drain()
     await app[keys.OUTBOX].stop()
 

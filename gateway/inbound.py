@@ -1,75 +1,113 @@
 """The gateway side of every channel: store first (deduped), then route.
 
 Implements `connectors.GatewayPort`. A message is committed before the channel is
-answered; routing runs in a background task for push channels and inline for
-request/response channels. Messages stored but never routed (a crash in between) are
-routed again at startup.
+answered. Storing is a group commit (`GroupCommit`): the messages of every request waiting
+at that moment are stored in one transaction (`conversations.intake`), which goes before
+other writers waiting on SQLite; then each request is woken. Messages whose conversation
+people own are routed as they are stored (the queue and the agent read them: nothing more
+to do). The others wait for a bot turn: in the background for push channels, where one
+worker prepares the next turn of every waiting conversation in one transaction (and routes
+to people, in the same update, what waited behind a turn that handed its conversation
+over), turns run side by side across conversations and one at a time within each, and
+their results are committed together; inline for request/response channels. Messages
+stored but never routed (a crash in between) are routed again at startup.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import Accepted, HistoryItem, InboundMessage, OutboundMessage
 from conversations import (
     ChannelIdentity,
-    Conversation,
     Direction,
     Message,
     MessageStatus,
     channel_state,
+    customers,
+    intake,
     store,
 )
 
 from .db import Database
-from .routing import Router
+from .group_commit import GroupCommit
+from .routing import Router, Turn
 
 log = structlog.get_logger(__name__)
 
 
 class Inbound:
-    def __init__(self, db: Database, router: Router) -> None:
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        *,
+        link_by: tuple[str, ...] = customers.KINDS,
+        max_concurrent_turns: int = 32,
+    ) -> None:
         self._db = db
         self._router = router
+        self._link_by = link_by
+        self._cache = intake.IntakeCache()
+        self._writer: GroupCommit[tuple[InboundMessage, bool], intake.Stored] = GroupCommit(
+            db, blocking=self._store_batch, name="inbound-writer", urgent=True
+        )
+        self._backlog: dict[str, list[int]] = {}  # waiting for a bot turn, per conversation
+        self._in_turn: set[str] = set()
+        self._turn_slots = asyncio.Semaphore(max_concurrent_turns)
+        self._route_wake = asyncio.Event()
+        self._router_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
 
-    async def _store(self, message: InboundMessage, *, handled: bool = False) -> Accepted:
-        async with self._db.transaction() as session:
-            identity = await store.find_or_create_identity(
-                session, message.channel, message.address
-            )
-            conversation = await store.open_conversation(session, identity)
-            row, duplicate = await store.add_inbound(session, conversation, message)
-            if not duplicate:
-                await _remember_contact(session, identity.customer_id, message)
-                if handled:  # answered by the channel itself: never routed, even after a crash
-                    row.status = MessageStatus.PROCESSED
-                    session.add(row)
-        assert row.id is not None
-        if duplicate:
-            log.info("inbound.duplicate", channel=message.channel, message_id=row.id)
-        return Accepted(row.id, row.conversation_id, duplicate)
+    async def _store(self, message: InboundMessage, *, handled: bool = False) -> intake.Stored:
+        stored = await self._writer.submit((message, handled))
+        if stored.duplicate:
+            log.info("inbound.duplicate", channel=message.channel, message_id=stored.message_id)
+        return stored
+
+    def _store_batch(
+        self, conn: Connection, jobs: Sequence[tuple[InboundMessage, bool]]
+    ) -> tuple[list[intake.Stored], Callable[[], None]]:
+        results, pending = intake.store_inbound(
+            conn,
+            jobs,
+            is_sqlite=self._db.is_sqlite,
+            cache=self._cache,
+            arrival_status=self._router.arrival_status,
+            link_kinds=self._link_by,
+        )
+        return results, pending.apply
+
+    async def stop(self) -> None:
+        """Store what is waiting, then stop the writers and the routing worker."""
+        await self._writer.stop()
+        if self._router_task is not None:
+            self._router_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._router_task
+        await self.drain()
+        await self._router.stop()
 
     async def accept(self, message: InboundMessage) -> Accepted:
-        accepted = await self._store(message)
-        if not accepted.duplicate:
-            self._spawn(accepted)
-        return accepted
+        stored = await self._store(message)
+        if _to_route(stored):
+            self._schedule(stored.message_id, stored.conversation_id)
+        return Accepted(stored.message_id, stored.conversation_id, stored.duplicate)
 
     async def exchange(self, message: InboundMessage) -> tuple[Accepted, list[OutboundMessage]]:
-        accepted = await self._store(message)
-        if accepted.duplicate:
+        stored = await self._store(message)
+        accepted = Accepted(stored.message_id, stored.conversation_id, stored.duplicate)
+        if not _to_route(stored):
             return accepted, []
-        replies = await self._router.route(
-            accepted.conversation_id, accepted.message_id, push=False
-        )
+        replies = await self._router.route(stored.conversation_id, stored.message_id, push=False)
         return accepted, replies
 
     async def history(self, channel: str, address: str, after_id: int = 0) -> list[HistoryItem]:
@@ -78,7 +116,8 @@ class Inbound:
         return [store.to_history_item(r) for r in rows]
 
     async def record(self, message: InboundMessage) -> Accepted:
-        return await self._store(message, handled=True)
+        stored = await self._store(message, handled=True)
+        return Accepted(stored.message_id, stored.conversation_id, stored.duplicate)
 
     async def last_inbound_at(self, channel: str, address: str) -> datetime | None:
         async with self._db.transaction() as session:
@@ -95,8 +134,7 @@ class Inbound:
     async def latest_inbound_metadata(self, channel: str, address: str) -> Mapping[str, Any]:
         query = (
             select(Message.data)
-            .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
-            .join(ChannelIdentity, col(Conversation.identity_id) == col(ChannelIdentity.id))
+            .join(ChannelIdentity, col(Message.identity_id) == col(ChannelIdentity.id))
             .where(
                 ChannelIdentity.channel == channel,
                 ChannelIdentity.external_id == address,
@@ -110,16 +148,60 @@ class Inbound:
         metadata = data.get("metadata") if isinstance(data, dict) else None
         return metadata if isinstance(metadata, dict) else {}
 
-    def _spawn(self, accepted: Accepted) -> None:
-        task = asyncio.create_task(self._route(accepted), name=f"route-{accepted.message_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _schedule(self, message_id: int, conversation_id: str) -> None:
+        """Queue a message for routing. One worker prepares the next turn of every
+        conversation in one transaction; turns run concurrently across conversations and
+        one at a time within each."""
+        self._backlog.setdefault(conversation_id, []).append(message_id)
+        if self._router_task is None or self._router_task.done():
+            self._router_task = asyncio.create_task(self._route_forever(), name="router")
+        self._route_wake.set()
 
-    async def _route(self, accepted: Accepted) -> None:
+    async def _route_forever(self) -> None:
+        while True:
+            await self._route_wake.wait()
+            self._route_wake.clear()
+            ready = {
+                cid: list(mids)
+                for cid, mids in self._backlog.items()
+                if mids and cid not in self._in_turn
+            }
+            if not ready:
+                continue
+            try:
+                async with self._db.transaction() as session:
+                    done, turns = await self._router.prepare(session, ready)
+            except Exception:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # stopping: an error raised while unwinding must not hide it
+                log.exception("inbound.prepare_failed", conversations=len(ready))
+                await asyncio.sleep(1.0)  # still in the backlog: tried again
+                self._route_wake.set()
+                continue
+            taken = done | {t.inbound.id for t in turns}
+            for cid in ready:
+                left = [m for m in self._backlog.get(cid, []) if m not in taken]
+                if left:
+                    self._backlog[cid] = left
+                else:
+                    self._backlog.pop(cid, None)
+            for turn in turns:
+                self._in_turn.add(turn.conversation.id)
+                task = asyncio.create_task(self._take(turn), name=f"turn-{turn.inbound.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _take(self, turn: Turn) -> None:
         try:
-            await self._router.route(accepted.conversation_id, accepted.message_id, push=True)
-        except Exception:
-            log.exception("inbound.route_failed", message_id=accepted.message_id)
+            async with self._turn_slots:
+                await self._router.take(turn)
+        except Exception:  # left `received`: routed again at the next start
+            log.exception("inbound.route_failed", message_id=turn.inbound.id)
+        finally:
+            self._in_turn.discard(turn.conversation.id)
+            if self._backlog.get(turn.conversation.id):
+                self._route_wake.set()
 
     async def recover(self) -> int:
         """Route, in order, the messages a previous process stored but did not route."""
@@ -136,7 +218,7 @@ class Inbound:
             ).all()
         for message_id, conversation_id in rows:
             assert message_id is not None
-            self._spawn(Accepted(message_id, conversation_id, duplicate=False))
+            self._schedule(message_id, conversation_id)
         if rows:
             log.info("inbound.recovered", count=len(rows))
         return len(rows)
@@ -146,18 +228,5 @@ class Inbound:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
 
-async def _remember_contact(
-    session: AsyncSession, customer_id: int, message: InboundMessage
-) -> None:
-    """Channels that verify a phone number or email put it in the metadata."""
-    meta = message.metadata
-    phone, email, name = (meta.get(k) for k in ("verified_phone", "verified_email", "display_name"))
-    if not any(isinstance(v, str) and v for v in (phone, email, name)):
-        return
-    await channel_state.remember_contact(
-        session,
-        customer_id,
-        phone=phone if isinstance(phone, str) else None,
-        email=email if isinstance(email, str) else None,
-        name=name if isinstance(name, str) else None,
-    )
+def _to_route(stored: intake.Stored) -> bool:
+    return not stored.duplicate and stored.status == MessageStatus.RECEIVED

@@ -4,12 +4,13 @@ to the handoff queue while people do. The one place that decides."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import update
-from sqlmodel import col
+from sqlalchemy import Table, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import ChannelAdapter, OutboundMessage
@@ -27,11 +28,15 @@ from handoff.csat import CSAT_THANKS, read_csat
 from handoff.triggers import HANDED_OFF_TEXT, TriggerPolicy
 
 from .db import Database
+from .group_commit import GroupCommit
 from .outbox import Outbox
 from .payloads import guard, offered_payloads
 from .rasa_client import RasaClient, RasaUnavailable
 
 log = structlog.get_logger(__name__)
+
+MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 
 BOT_UNAVAILABLE_TEXT = (
     "Sorry, our assistant is not available right now. Your message is saved and a member "
@@ -60,6 +65,26 @@ class ConversationLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A customer message the bot is to answer, with what answering it needs."""
+
+    conversation: Conversation
+    inbound: Message
+    identity: ChannelIdentity
+    offered: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    turn: Turn
+    replies: list[OutboundMessage]
+    sender: str
+    handoff_reason: str | None = None
+    csat: int | None = None
+    push: bool = True
+
+
 class Router:
     def __init__(
         self,
@@ -75,94 +100,180 @@ class Router:
         self._adapters = adapters
         self._outbox = outbox
         self._locks = ConversationLocks()
+        # Small batches: SQLite's webhook writer waits for at most one of them.
+        self._results: GroupCommit[TurnResult, list[Message]] = GroupCommit(
+            db, _commit_results, name="turn-results", max_batch=8
+        )
+
+    @staticmethod
+    def arrival_status(owner: str) -> str:
+        """The status a customer's message is stored with. While people own the
+        conversation it is routed by being stored: the queue and the agent read it from
+        the transcript, and it must never reach Rasa."""
+        return MessageStatus.RECEIVED if owner == Owner.BOT else MessageStatus.PROCESSED
+
+    async def prepare(
+        self, session: AsyncSession, waiting: dict[str, list[int]]
+    ) -> tuple[set[int], list[Turn]]:
+        """For messages waiting to be routed, per conversation and in order: route to people
+        (one conditional update) those whose conversation people own, and return the turn
+        the bot takes next in each conversation it owns. Returns the ids that need nothing
+        more (routed to people, routed already, gone) and the turns."""
+        ids = [m for mids in waiting.values() for m in mids]
+        if not ids:
+            return set(), []
+        m, c = MESSAGES.c, CONVERSATIONS.c
+        owned_by_people = (
+            select(c.id).where(c.id == m.conversation_id, c.owner != Owner.BOT.value).exists()
+        )
+        result = await session.exec(
+            update(MESSAGES)
+            .where(m.id.in_(ids), m.status == MessageStatus.RECEIVED.value, owned_by_people)
+            .values(status=MessageStatus.PROCESSED.value)
+            .returning(m.id)
+        )
+        settled = set(result.scalars().all())
+        if settled:
+            log.info("routing.to_people", messages=len(settled))
+        firsts = [next((i for i in mids if i not in settled), None) for mids in waiting.values()]
+        wanted = [i for i in firsts if i is not None]
+        rows = (
+            await session.exec(
+                select(Message, Conversation, ChannelIdentity)
+                .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
+                .join(ChannelIdentity, col(Message.identity_id) == col(ChannelIdentity.id))
+                .where(col(Message.id).in_(wanted))
+            )
+        ).all()
+        found = {
+            inbound.id: (inbound, conversation, identity)
+            for inbound, conversation, identity in rows
+        }
+        done, turns = set(settled), []
+        for message_id in wanted:
+            if message_id not in found:
+                done.add(message_id)  # gone
+                continue
+            inbound, conversation, identity = found[message_id]
+            if inbound.status != MessageStatus.RECEIVED or conversation.owner != Owner.BOT:
+                done.add(message_id)  # routed already (a recovery racing a live turn)
+                continue
+            said = inbound.payload or inbound.text or ""
+            offered: frozenset[str] = frozenset()
+            if said.lstrip().startswith("/"):  # only then can `guard` change it
+                offered = await offered_payloads(session, conversation.id, message_id)
+            turns.append(Turn(conversation, inbound, identity, offered))
+        return done, turns
 
     async def route(
         self, conversation_id: str, message_id: int, *, push: bool
     ) -> list[OutboundMessage]:
-        """Run one turn. With `push` the replies go out through the outbox; without it
+        """Run one turn now. With `push` the replies go out through the outbox; without it
         (request/response channels) they are returned and recorded as sent."""
         async with self._locks.hold(conversation_id):
             async with self._db.transaction() as session:
-                conversation = await store.get_conversation(session, conversation_id)
-                inbound = await session.get(Message, message_id)
-                identity = (
-                    await session.get(ChannelIdentity, conversation.identity_id)
-                    if conversation
-                    else None
-                )
-                offered = await offered_payloads(session, conversation_id, message_id)
-            if conversation is None or inbound is None or identity is None:
+                _, turns = await self.prepare(session, {conversation_id: [message_id]})
+            if not turns:
                 return []
-            address = identity.external_id
-            if inbound.status != MessageStatus.RECEIVED:
-                return []  # routed already (a recovery racing a live turn)
-            if conversation.owner != Owner.BOT:
-                log.info(
-                    "routing.to_people", conversation=conversation_id, owner=conversation.owner
-                )
-                async with self._db.transaction() as session:
-                    await _mark_processed(session, message_id)
-                return []
-            typing_to = (self._adapters.get(conversation.channel), address) if push else None
-            score = read_csat(inbound.payload, inbound.text, offered)
-            trigger = self._triggers.before_bot(inbound.text) if self._triggers else None
-            if score is not None:  # the answer to the satisfaction question after a handoff
-                replies = [OutboundMessage(text=CSAT_THANKS, sender=Sender.SYSTEM)]
-                sender, handoff_reason = Sender.SYSTEM, None
-            elif trigger is None:
-                text = guard(inbound.payload or inbound.text or "", offered)
-                replies, sender, handoff_reason = await self._ask_bot(
-                    conversation, inbound, text, typing_to
-                )
-            else:  # the customer's words call for a person: Rasa never sees them
-                log.info("routing.handoff_trigger", conversation=conversation_id, **vars(trigger))
-                replies = [OutboundMessage(text=HANDED_OFF_TEXT, sender=Sender.SYSTEM)]
-                sender, handoff_reason = Sender.SYSTEM, trigger.reason
-            status = MessageStatus.PENDING if push else MessageStatus.SENT
-            async with self._db.transaction() as session:
-                rows = [
-                    await store.add_outbound(session, conversation, r, sender=sender, status=status)
-                    for r in replies
-                ]
-                if score is not None:
-                    await store.append_event(session, conversation_id, "csat.received", score=score)
-                if handoff_reason is not None:
-                    await hand_off(session, conversation_id, handoff_reason)
-                await _mark_processed(session, message_id)
-            if push:
-                await self._outbox.deliver([r.id for r in rows if r.id is not None])
-            return [store.to_outbound(r) for r in rows]
+            rows = await self._answer(turns[0], push=push)
+        return [store.to_outbound(r) for r in rows]
+
+    async def take(self, turn: Turn) -> None:
+        """Run a prepared turn and deliver its replies (the background path)."""
+        async with self._locks.hold(turn.conversation.id):
+            await self._answer(turn, push=True)
+
+    async def stop(self) -> None:
+        await self._results.stop()
+
+    async def _answer(self, turn: Turn, *, push: bool) -> list[Message]:
+        inbound = turn.inbound
+        typing_to = (self._adapters.get(turn.identity.channel), turn.identity.external_id)
+        score = read_csat(inbound.payload, inbound.text, turn.offered)
+        trigger = self._triggers.before_bot(inbound.text) if self._triggers else None
+        if score is not None:  # the answer to the satisfaction question after a handoff
+            thanks = OutboundMessage(text=CSAT_THANKS, sender=Sender.SYSTEM)
+            result = TurnResult(turn, [thanks], Sender.SYSTEM, csat=score, push=push)
+        elif trigger is None:
+            text = guard(inbound.payload or inbound.text or "", turn.offered)
+            result = await self._ask_bot(turn, text, typing_to if push else None, push)
+        else:  # the customer's words call for a person: Rasa never sees them
+            log.info("routing.handoff_trigger", conversation=turn.conversation.id, **vars(trigger))
+            notice = OutboundMessage(text=HANDED_OFF_TEXT, sender=Sender.SYSTEM)
+            result = TurnResult(turn, [notice], Sender.SYSTEM, trigger.reason, push=push)
+        rows = await self._results.submit(result)
+        if push:
+            await self._outbox.deliver([r.id for r in rows if r.id is not None])
+        return rows
 
     async def _ask_bot(
         self,
-        conversation: Conversation,
-        inbound: Message,
+        turn: Turn,
         text: str,
         typing_to: tuple[ChannelAdapter | None, str] | None,
-    ) -> tuple[list[OutboundMessage], str, str | None]:
+        push: bool,
+    ) -> TurnResult:
         adapter, address = typing_to if typing_to else (None, "")
+        conversation, inbound = turn.conversation, turn.inbound
         if adapter is not None:
             await _typing(adapter, address, True)
         try:
             replies = await self._rasa.send(
                 conversation.id,
                 text,
-                {"channel": conversation.channel, "message_id": inbound.id},
+                {"channel": inbound.channel, "message_id": inbound.id},
             )
-            return replies, Sender.BOT, None
+            return TurnResult(turn, replies, Sender.BOT, push=push)
         except RasaUnavailable as exc:
             log.warning("routing.rasa_unavailable", conversation=conversation.id, error=str(exc))
             unavailable = OutboundMessage(text=BOT_UNAVAILABLE_TEXT, sender=Sender.SYSTEM)
-            return [unavailable], Sender.SYSTEM, HandoffReason.BOT_UNAVAILABLE
+            return TurnResult(
+                turn, [unavailable], Sender.SYSTEM, HandoffReason.BOT_UNAVAILABLE, push=push
+            )
         finally:
             if adapter is not None:
                 await _typing(adapter, address, False)
 
 
-async def _mark_processed(session: AsyncSession, message_id: int) -> None:
+async def _commit_results(
+    session: AsyncSession, results: Sequence[TurnResult]
+) -> tuple[list[list[Message]], None]:
+    """The replies, events and handoffs of finished turns, and their messages marked routed.
+    Conversations are changed in id order, the order the intake locks them in."""
+    stored: dict[int, list[Message]] = {}
+    with session.no_autoflush:  # one insert per table at the end, not one per turn
+        for index, r in sorted(enumerate(results), key=lambda pair: pair[1].turn.conversation.id):
+            await _commit_result(session, r, index, stored)
+    await session.flush()
     await session.exec(
-        update(Message).where(col(Message.id) == message_id).values(status=MessageStatus.PROCESSED)
+        update(MESSAGES)
+        .where(MESSAGES.c.id.in_([r.turn.inbound.id for r in results]))
+        .values(status=MessageStatus.PROCESSED.value)
     )
+    return [stored[i] for i in range(len(results))], None
+
+
+async def _commit_result(
+    session: AsyncSession, r: TurnResult, index: int, stored: dict[int, list[Message]]
+) -> None:
+    conversation = r.turn.conversation
+    status = MessageStatus.PENDING if r.push else MessageStatus.SENT
+    stored[index] = [
+        await store.add_outbound(
+            session,
+            conversation,
+            reply,
+            sender=r.sender,
+            status=status,
+            to=r.turn.identity,
+            flush=False,
+        )
+        for reply in r.replies
+    ]
+    if r.csat is not None:
+        await store.append_event(session, conversation.id, "csat.received", score=r.csat)
+    if r.handoff_reason is not None:
+        await hand_off(session, conversation.id, r.handoff_reason)
 
 
 async def _typing(adapter: ChannelAdapter, address: str, active: bool) -> None:

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     channel_max_attachment_bytes: int = Field(
         default=20 * 1024 * 1024, alias="CHANNEL_MAX_ATTACHMENT_BYTES"
     )
+    # One customer across channels: which verified contacts link identities (phone, email).
+    customer_link_by: Annotated[list[str], NoDecode] = Field(
+        default=["phone", "email"], alias="CUSTOMER_LINK_BY"
+    )
     # Email channel: IMAP mailbox intake, a direct SMTP listener, replies through an SMTP relay.
     email_from: str = Field(default="", alias="EMAIL_FROM")
     email_from_name: str = Field(default="", alias="EMAIL_FROM_NAME")
@@ -179,12 +183,21 @@ class Settings(BaseSettings):
         "faq_lint_promise_words",
         "handoff_sensitive_words",
         "handoff_complaint_words",
+        "customer_link_by",
         mode="before",
     )
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("customer_link_by")
+    @classmethod
+    def _known_contact_kinds(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"phone", "email"})
+        if unknown:
+            raise ValueError(f"CUSTOMER_LINK_BY takes phone and email, not {', '.join(unknown)}")
         return value
 
     @property

@@ -166,21 +166,30 @@ WITH pick AS MATERIALIZED (
     UPDATE conversation c SET owner = 'agent', agent_id = :agent_id, updated_at = :now
     FROM claimed
     WHERE c.id = claimed.conversation_id
-    RETURNING c.id, c.channel
+    RETURNING c.id, c.identity_id
 ), assigned AS (
     INSERT INTO conversation_event (conversation_id, type, data, created_at)
     SELECT conversation_id, 'conversation.assigned',
         json_build_object('agent_id', :agent_id, 'queue', queue, 'mode', mode, 'wait_s', wait_s),
         :now
     FROM claimed
+), target AS (
+    SELECT moved.id AS conversation_id, coalesce(
+        (SELECT m.identity_id FROM message m
+         WHERE m.conversation_id = moved.id AND m.direction = 'in'
+         ORDER BY m.id DESC LIMIT 1),
+        moved.identity_id) AS identity_id
+    FROM moved
+    WHERE :announce
 ), notice AS (
-    INSERT INTO message (conversation_id, direction, sender, channel, text, data, status,
-        attempts, created_at)
-    SELECT moved.id, 'out', 'system', moved.channel,
+    INSERT INTO message (conversation_id, identity_id, direction, sender, channel, text, data,
+        status, attempts, created_at)
+    SELECT target.conversation_id, target.identity_id, 'out', 'system', i.channel,
         coalesce(nullif(claimed.display_name, ''), :fallback_name) || :joined_suffix,
         CAST(:notice_data AS json), 'pending', 0, :now
-    FROM moved JOIN claimed ON claimed.conversation_id = moved.id
-    WHERE :announce
+    FROM target
+    JOIN claimed ON claimed.conversation_id = target.conversation_id
+    JOIN channel_identity i ON i.id = target.identity_id
     RETURNING id
 )
 SELECT claimed.id, claimed.conversation_id, claimed.mode, claimed.wait_s,

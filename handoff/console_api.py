@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import CurrentUser, require_role
 from connectors import OutboundMessage
-from conversations import Conversation, Owner, Sender, store
+from conversations import Conversation, Owner, Sender, customers, store
 from conversations.models import utcnow
 from gateway import keys
 
@@ -233,20 +233,30 @@ async def conversation_context(request: web.Request) -> web.Response:
 
 @require_role("agent")
 async def reply(request: web.Request) -> web.Response:
+    """Sent where the customer last wrote, or to `identity_id`: another of their addresses."""
     body = await _body(request)
     text = _text(body, "text", request.app[keys.SETTINGS].max_text_chars)
+    to_id = body.get("identity_id")
+    if to_id is not None and (
+        not isinstance(to_id, int) or isinstance(to_id, bool) or not 0 < to_id < 2**31
+    ):
+        raise web.HTTPBadRequest(text="identity_id must be a customer's channel id")
     async with request.app[keys.DATABASE].transaction() as session:
         conversation = await _conversation_for(session, request, owner_only=True)
+        to = await customers.reachable(session, conversation, to_id) if to_id is not None else None
+        if to_id is not None and (to is None or to.channel not in request.app[keys.ADAPTERS]):
+            raise web.HTTPBadRequest(text="identity_id is not one of this customer's channels")
         row = await store.add_outbound(
             session,
             conversation,
             OutboundMessage(text=text, sender=Sender.AGENT),
             sender=Sender.AGENT,
             extra={"agent_id": _user(request).id, "agent": _user(request).display_name},
+            to=to,
         )
     assert row.id is not None
     await request.app[keys.OUTBOX].deliver([row.id])
-    return web.json_response({"message_id": row.id})
+    return web.json_response({"message_id": row.id, "channel": row.channel})
 
 
 @require_role("agent")

@@ -14,13 +14,7 @@ import structlog
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from conversations import (
-    ChannelIdentity,
-    Conversation,
-    Customer,
-    Direction,
-    store,
-)
+from conversations import Conversation, Direction, customers, store
 from knowledge import KnowledgeBase
 
 from .models import QueueEntry
@@ -59,6 +53,9 @@ class ContextPackage:
     suggestions: list[dict[str, Any]]
     tracker_available: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
+    # The person's addresses a reply can go to, and the default: where they last wrote.
+    reply_to: list[dict[str, Any]] = field(default_factory=list)
+    reply_default: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,6 +151,7 @@ async def build_context(
             "id": m.id,
             "direction": m.direction,
             "sender": m.sender,
+            "channel": m.channel,
             "text": m.text,
             "status": m.status,
             "created_at": store.as_utc(m.created_at).isoformat(),
@@ -185,6 +183,7 @@ async def build_context(
         if e.type in ("faq.not_found", "faq.clarify") and e.data.get("question")
     ]
     profile = await customer_profile(session, conversation, shop_side)
+    addresses, default = await customers.reply_options(session, conversation)
     last_question = next((t for t in reversed(customer_texts) if t and not t.startswith("/")), "")
     suggestions: list[dict[str, Any]] = []
     if knowledge is not None and last_question:
@@ -219,18 +218,18 @@ async def build_context(
         suggestions=suggestions,
         tracker_available=tracker is not None,
         events=[{"type": e.type, "at": store.as_utc(e.created_at).isoformat()} for e in events],
+        reply_to=[
+            {"identity_id": i.id, "channel": i.channel, "address": i.external_id} for i in addresses
+        ],
+        reply_default=default.id,
     )
 
 
 async def customer_profile(
     session: AsyncSession, conversation: Conversation, shop_side: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    customer = await session.get(Customer, conversation.customer_id)
-    identities = (
-        await session.exec(
-            select(ChannelIdentity).where(ChannelIdentity.customer_id == conversation.customer_id)
-        )
-    ).all()
+    customer = await customers.survivor(session, conversation.customer_id)
+    identities = await customers.group_identities(session, conversation.customer_id)
     past = (
         await session.exec(
             select(QueueEntry)

@@ -56,6 +56,7 @@ async def _watched(
                 "id": m.id,
                 "direction": m.direction,
                 "sender": m.sender,
+                "channel": m.channel,
                 "text": m.text,
                 "status": m.status,
             }

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import structlog
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from conversations import ChannelIdentity, Customer
+from conversations import customers
 
 log = structlog.get_logger(__name__)
 
@@ -38,16 +37,11 @@ class CustomerDirectory(Protocol):
 async def linked_email(session: AsyncSession, customer_id: int | None) -> str | None:
     if customer_id is None:
         return None
-    customer = await session.get(Customer, customer_id)
+    customer = await customers.survivor(session, customer_id)  # merged: the person's record
     if customer is not None and customer.email:
         return customer.email
-    return (
-        await session.exec(
-            select(ChannelIdentity.external_id)
-            .where(ChannelIdentity.customer_id == customer_id, ChannelIdentity.channel == "email")
-            .order_by(col(ChannelIdentity.id))
-        )
-    ).first()
+    identities = await customers.group_identities(session, customer_id)  # oldest first
+    return next((i.external_id for i in identities if i.channel == "email"), None)
 
 
 async def shop_profile(shop: CustomerDirectory | None, email: str | None) -> dict[str, Any]:

@@ -48,10 +48,11 @@
       const item = el("li", null, m.sender);
       item.dataset.messageId = m.id;
       const reading = readings[m.id];
-      let meta = m.sender;
+      let meta = m.channel ? `${m.sender} · ${m.channel}` : m.sender;
       if (reading && reading.intent) meta += ` · ${reading.intent} (${Number(reading.confidence).toFixed(2)})`;
       if (reading && reading.sentiment !== undefined) meta += ` · sentiment ${reading.sentiment}`;
       item.append(el("span", meta, "meta"), el("span", m.text || "", "text"));
+      if (m.channel) item.dataset.channel = m.channel;
       return item;
     }));
     list.scrollTop = list.scrollHeight;
@@ -76,6 +77,16 @@
     $("context").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
     renderCanned($("suggestions"), ctx.suggestions);
     renderNotes(ctx.notes);
+    renderReplyTo(ctx.reply_to || [], ctx.reply_default);
+  }
+
+  function renderReplyTo(addresses, chosen) {
+    $("reply-channel").replaceChildren(...addresses.map((a) => {
+      const option = el("option", `${a.channel} · ${a.address}`);
+      option.value = String(a.identity_id);
+      option.selected = a.identity_id === chosen;
+      return option;
+    }));
   }
 
   function renderNotes(notes) {
@@ -139,7 +150,13 @@
     e.preventDefault();
     const text = $("reply-text").value.trim();
     if (!text || !current) return;
-    try { await api("POST", `/console/api/conversations/${current}/reply`, { text }); $("reply-text").value = ""; say("Sent."); }
+    const to = $("reply-channel").value;
+    const body = to ? { text, identity_id: Number(to) } : { text };
+    try {
+      const sent = await api("POST", `/console/api/conversations/${current}/reply`, body);
+      $("reply-text").value = "";
+      say(`Sent on ${sent.channel}.`);
+    }
     catch (err) { say(err.message); }
   });
   $("note-form").addEventListener("submit", async (e) => {

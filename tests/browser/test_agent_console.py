@@ -102,6 +102,11 @@ def test_an_agents_day(
     transcript = page.locator("#transcript")
     expect(transcript.locator("li.customer", has_text="<img src=x")).to_be_visible(timeout=10_000)
     expect(transcript.locator("li.customer", has_text="human_handoff")).to_be_visible()
+    # each message shows its channel; the reply goes where the customer wrote
+    expect(transcript.locator("li.customer[data-channel=webchat] .meta").first).to_contain_text(
+        "customer · webchat"
+    )
+    expect(page.locator("#reply-channel option:checked")).to_contain_text("webchat")
     expect(page.locator("#context")).to_contain_text("customer request")
     assert page.evaluate("window.__owned") is None
     assert page.locator("#transcript img, #transcript script").count() == 0
@@ -125,7 +130,7 @@ def test_an_agents_day(
     use.click()
     assert page.input_value("#reply-text")
     page.click("#reply-send")
-    expect(page.locator("#action-result")).to_have_text("Sent.", timeout=10_000)
+    expect(page.locator("#action-result")).to_have_text("Sent on webchat.", timeout=10_000)
     page.screenshot(path=str(artifacts / "console-reply.png"), full_page=True)
 
     page.select_option("#disposition", "solved")

@@ -91,6 +91,50 @@ async def test_malformed_updates_get_a_clear_error_and_store_nothing(client: Tes
     assert healthy.status == 200
 
 
+async def test_hostile_field_shapes_are_refused_whole_and_store_nothing(
+    client: TestClient,
+) -> None:
+    """The update is read from its JSON directly: every field used is checked."""
+    photo = payload("telegram", "photo")
+    document = payload("telegram", "document")
+    query = payload("telegram", "callback_query")
+
+    def changed(base: dict, path: tuple[str, ...], value: object) -> dict:
+        data = copy.deepcopy(base)
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return data
+
+    cases = [
+        changed(photo, ("message", "photo"), "AgAD-large"),
+        changed(photo, ("message", "photo"), [{"width": 1, "height": 1}]),
+        changed(photo, ("message", "photo"), ["AgAD"]),
+        changed(photo, ("message", "photo", 0, "file_size"), -1),
+        changed(photo, ("message", "photo", 0, "file_size"), "1200"),
+        changed(photo, ("message", "photo", 0, "file_id"), "x" * 2000),
+        changed(document, ("message", "document"), "BQAD-doc"),
+        changed(document, ("message", "document", "file_name"), ["invoice.pdf"]),
+        changed(document, ("message", "document", "mime_type"), "m" * 300),
+        changed(photo, ("message", "from"), "Ada"),
+        changed(photo, ("message", "from", "first_name"), {"a": 1}),
+        changed(photo, ("message", "contact"), ["+16505551234"]),
+        changed(query, ("callback_query", "message", "reply_markup"), "keyboard"),
+        changed(query, ("callback_query", "data"), "x" * 65),
+        changed(query, ("callback_query", "from"), None),
+    ]
+    for update in cases:
+        response = await post(client, update)
+        assert response.status == 400, update
+        assert "error" in await response.json()
+    assert await messages(client) == []
+    odd_keyboard = changed(query, ("callback_query", "message", "reply_markup"), {"x": 1})
+    assert (await post(client, odd_keyboard)).status == 200  # no keyboard: the payload as title
+    (row,) = [r for r in await messages(client) if r.direction == "in"]
+    assert (row.text, row.payload) == ("/ask_faq", "/ask_faq")
+
+
 async def test_updates_that_are_not_customer_messages_are_acknowledged_and_ignored(
     client: TestClient,
 ) -> None:
