@@ -167,6 +167,11 @@ class Database:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._blocking_thread, in_transaction)
 
+    @property
+    def blocking_engines(self) -> tuple[Engine, ...]:
+        """The engines `run_blocking` writes through besides `engine` (SQLite only)."""
+        return (self._blocking,) if self._blocking is not None else ()
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

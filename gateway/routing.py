@@ -24,7 +24,7 @@ from conversations import (
     store,
 )
 from handoff import HandoffReason, hand_off
-from handoff.csat import CSAT_THANKS, read_csat
+from handoff.csat import CSAT_THANKS, could_be_csat, read_csat
 from handoff.triggers import HANDED_OFF_TEXT, TriggerPolicy
 
 from .db import Database
@@ -160,7 +160,8 @@ class Router:
                 continue
             said = inbound.payload or inbound.text or ""
             offered: frozenset[str] = frozenset()
-            if said.lstrip().startswith("/"):  # only then can `guard` change it
+            # only then can `guard` change it, or `read_csat` read a typed score
+            if said.lstrip().startswith("/") or could_be_csat(inbound.text):
                 offered = await offered_payloads(session, conversation.id, message_id)
             turns.append(Turn(conversation, inbound, identity, offered))
         return done, turns

@@ -58,7 +58,8 @@ def setup_handoff(app: web.Application) -> None:
 
 
 async def _desk(app: web.Application) -> AsyncIterator[None]:
-    await app[CHANGES].start(app[keys.DATABASE].engine)
+    database = app[keys.DATABASE]
+    await app[CHANGES].start(database.engine, *database.blocking_engines)
     await app[DESK].start()
     yield
     await app[DESK].stop()

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = structlog.get_logger(__name__)
@@ -115,12 +115,17 @@ class Changes:
             for subscription in list(self._subscriptions):
                 subscription.offer(topic)
 
-    async def start(self, engine: AsyncEngine) -> None:
+    async def start(self, engine: AsyncEngine, *blocking: Engine) -> None:
+        """`blocking`: SQLite engines that write from worker threads (`Database.run_blocking`);
+        what they wrote is published on the event loop."""
         if engine.dialect.name == "postgresql":
             await install_triggers(engine)
             self._task = asyncio.create_task(self._listen(engine), name="handoff-listen")
-        else:
-            watch_writes(engine, self.publish)
+            return
+        watch_writes(engine.sync_engine, self.publish)
+        loop = asyncio.get_running_loop()
+        for other in blocking:
+            watch_writes(other, lambda topics: loop.call_soon_threadsafe(self.publish, topics))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -180,10 +185,9 @@ async def install_triggers(engine: AsyncEngine) -> None:
             await conn.execute(text(statement))
 
 
-def watch_writes(engine: AsyncEngine, publish: Callable[[Iterable[str]], None]) -> None:
+def watch_writes(sync_engine: Engine, publish: Callable[[Iterable[str]], None]) -> None:
     """SQLite: note what each connection wrote; publish it once the connection is back in
     the pool (its transaction committed), forget it on rollback."""
-    sync_engine = engine.sync_engine
     key = "handoff_changes"
 
     @event.listens_for(sync_engine, "after_cursor_execute")

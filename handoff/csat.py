@@ -38,6 +38,12 @@ def parse_csat(payload: str | None) -> int | None:
     )
 
 
+def could_be_csat(text: str | None) -> bool:
+    """Whether `read_csat` might read a score from this message (a cheap test on the text
+    alone, so the offered payloads are looked up only when they matter)."""
+    return bool(text) and _TYPED.match(text[:200]) is not None
+
+
 def read_csat(payload: str | None, text: str | None, offered: Collection[str]) -> int | None:
     """The customer's score while the CSAT question is the bot's latest turn (its buttons
     are among the `offered` payloads): a button's payload, or a typed number from 1 to 5
