@@ -32,6 +32,7 @@ import numpy as np
 from bench.machine import machine
 from knowledge import BM25Index, Embedder, IndexParams, ScoringWeights, SemanticRetriever
 from knowledge.calibration import (
+    TERMS_GRID,
     Components,
     Examples,
     components,
@@ -41,7 +42,7 @@ from knowledge.calibration import (
     ranking_metrics,
     sample_per_category,
     split_holdout,
-    tune_weights,
+    tune_scoring,
 )
 from knowledge.embeddings import Vectors
 from knowledge.finetune import FinetuneParams, finetune
@@ -83,22 +84,17 @@ def retriever_for(
 
 
 def tune(examples: Examples, embedder: Embedder, vec: Vectoriser) -> tuple[ScoringWeights, dict]:
-    pooled: list[Components] = []
+    pooled: dict[float, list[Components]] = {t: [] for t in TERMS_GRID}
     labels: list[int] = []
     for seed in TUNE_SEEDS:
         kept, held = split_holdout(examples, 0.2, seed)
         retriever, _ = retriever_for(kept, embedder, vec, ScoringWeights())
         column = {e.id: i for i, e in enumerate(retriever.entries)}
         questions = [t for t, _ in held]
-        pooled.append(components(retriever, questions, vec(questions)))
+        for terms, parts in pooled.items():
+            parts.append(components(retriever, questions, vec(questions), terms=terms))
         labels += [column[entry_id(c)] for _, c in held]
-    parts = Components(
-        np.vstack([p.best for p in pooled]),
-        np.vstack([p.prototype for p in pooled]),
-        np.vstack([p.lexical for p in pooled]),
-        pooled[0].entry_ids,
-    )
-    weights, metrics = tune_weights(parts, labels)
+    weights, metrics = tune_scoring({t: Components.pooled(p) for t, p in pooled.items()}, labels)
     return weights, {**metrics, "questions": len(labels)}
 
 
@@ -185,6 +181,8 @@ def regime(
             "best": round(weights.best, 3),
             "prototype": round(weights.prototype, 3),
             "lexical": round(weights.lexical, 3),
+            "classifier": round(weights.classifier, 3),
+            "classifier_terms": weights.terms,
         },
         "tuned_on_held_out_train": tuning,
         "latency": lat,

@@ -117,6 +117,8 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
             best=settings.faq_weight_best,
             prototype=settings.faq_weight_prototype,
             lexical=settings.faq_weight_lexical,
+            classifier=settings.faq_weight_classifier,
+            terms=settings.faq_classifier_terms,
         ),
         index_dir=settings.resolved_faq_index_dir,
     )

@@ -47,12 +47,14 @@ class Settings(BaseSettings):
     faq_retriever: str = Field(default="semantic", alias="FAQ_RETRIEVER")  # semantic | lexical
     faq_embedding_model: Path | None = Field(default=None, alias="FAQ_EMBEDDING_MODEL")
     faq_index_dir: Path | None = Field(default=None, alias="FAQ_INDEX_DIR")
-    faq_answer_threshold: float = Field(default=0.6, alias="FAQ_ANSWER_THRESHOLD")
-    faq_clarify_threshold: float = Field(default=0.4, alias="FAQ_CLARIFY_THRESHOLD")
-    faq_clarify_margin: float = Field(default=0.05, alias="FAQ_CLARIFY_MARGIN")
-    faq_weight_best: float = Field(default=0.45, alias="FAQ_WEIGHT_BEST")
-    faq_weight_prototype: float = Field(default=0.4, alias="FAQ_WEIGHT_PROTOTYPE")
-    faq_weight_lexical: float = Field(default=0.15, alias="FAQ_WEIGHT_LEXICAL")
+    faq_answer_threshold: float = Field(default=0.445, alias="FAQ_ANSWER_THRESHOLD")
+    faq_clarify_threshold: float = Field(default=0.259, alias="FAQ_CLARIFY_THRESHOLD")
+    faq_clarify_margin: float = Field(default=0.08, alias="FAQ_CLARIFY_MARGIN")
+    faq_weight_best: float = Field(default=0.0, alias="FAQ_WEIGHT_BEST")
+    faq_weight_prototype: float = Field(default=0.45, alias="FAQ_WEIGHT_PROTOTYPE")
+    faq_weight_lexical: float = Field(default=0.0, alias="FAQ_WEIGHT_LEXICAL")
+    faq_weight_classifier: float = Field(default=0.55, alias="FAQ_WEIGHT_CLASSIFIER")
+    faq_classifier_terms: float = Field(default=0.0, alias="FAQ_CLASSIFIER_TERMS")
 
     # FAQ content tools. The content lives in the database, imported once from FAQ_SEED_PATH
     # into an empty one; a gateway polls for content published by another process (the CLI,

@@ -8,6 +8,7 @@ entry are held out; the rest become the entry. Nothing here ever sees a test set
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import random
 from collections import defaultdict
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from .classifier import EntryClassifier
 from .content import FaqEntry, load_entries
 from .embeddings import Embedder, Vectors
 from .retrieval import LexicalIndex, Thresholds
@@ -87,6 +89,7 @@ class Components:
     best: npt.NDArray[np.float32]
     prototype: npt.NDArray[np.float32]
     lexical: npt.NDArray[np.float32]
+    classifier: npt.NDArray[np.float32]
     entry_ids: tuple[str, ...]
 
     def combine(self, weights: ScoringWeights) -> npt.NDArray[np.float32]:
@@ -95,12 +98,29 @@ class Components:
             w.best * np.maximum(self.best, 0)
             + w.prototype * np.maximum(self.prototype, 0)
             + w.lexical * self.lexical
+            + w.classifier * self.classifier
+        )
+
+    @classmethod
+    def pooled(cls, parts: Sequence[Components]) -> Components:
+        """Several splits' questions stacked (the entries must be the same, in one order)."""
+        return cls(
+            np.vstack([p.best for p in parts]),
+            np.vstack([p.prototype for p in parts]),
+            np.vstack([p.lexical for p in parts]),
+            np.vstack([p.classifier for p in parts]),
+            parts[0].entry_ids,
         )
 
 
 def components(
-    retriever: SemanticRetriever, questions: Sequence[str], queries: Vectors | None = None
+    retriever: SemanticRetriever,
+    questions: Sequence[str],
+    queries: Vectors | None = None,
+    *,
+    terms: float | None = None,
 ) -> Components:
+    """`terms`: the classifier's word features (default: the retriever's weights')."""
     if queries is None:
         queries = retriever.embedder.encode(list(questions))
     vectors = retriever.index.vectors()
@@ -117,7 +137,22 @@ def components(
     for row, question in enumerate(questions):
         for eid, (score, _) in lexical_index.entry_scores(question).items():
             lexical[row, column[eid]] = score
-    return Components(best, prototype, lexical, tuple(e.id for e in retriever.entries))
+    classifier = retriever.classifier
+    if classifier is None or (terms is not None and terms != classifier.terms):
+        classifier = EntryClassifier(
+            vectors,
+            owners.tolist(),
+            n_entries,
+            texts=[r.phrasing for r in retriever.index.rows],
+            terms=retriever.weights.terms if terms is None else terms,
+        )
+    return Components(
+        best,
+        prototype,
+        lexical,
+        classifier.probabilities(queries, questions),
+        tuple(e.id for e in retriever.entries),
+    )
 
 
 def ranking_metrics(scores: npt.NDArray[np.floating], labels: Sequence[int]) -> dict[str, float]:
@@ -140,16 +175,37 @@ def tune_weights(
     chosen = ScoringWeights()
     chosen_metrics: dict[str, float] = {}
     grid = np.round(np.arange(0, 1 + 1e-9, step), 4)
-    for w_best, w_proto in itertools.product(grid, grid):
-        w_lex = round(1 - w_best - w_proto, 4)
+    for w_best, w_proto, w_cls in itertools.product(grid, grid, grid):
+        w_lex = round(1 - w_best - w_proto - w_cls, 4)
         if w_lex < -1e-9:
             continue
-        weights = ScoringWeights(float(w_best), float(w_proto), float(max(w_lex, 0.0)))
+        weights = ScoringWeights(
+            float(w_best), float(w_proto), max(float(w_lex), 0.0) + 0.0, float(w_cls)
+        )
         metrics = ranking_metrics(parts.combine(weights), labels)
         key = (metrics["top1"], metrics["mrr"])
         if best_key is None or key > best_key:
             best_key, chosen, chosen_metrics = key, weights, metrics
     return chosen, chosen_metrics
+
+
+TERMS_GRID = (0.0, 1.0)
+
+
+def tune_scoring(
+    parts_by_terms: dict[float, Components], labels: Sequence[int]
+) -> tuple[ScoringWeights, dict[str, float]]:
+    """`tune_weights` for each word-feature scale of the classifier; the best of them."""
+    chosen: tuple[ScoringWeights, dict[str, float]] | None = None
+    for terms, parts in sorted(parts_by_terms.items()):
+        weights, metrics = tune_weights(parts, labels)
+        if chosen is None or (metrics["top1"], metrics["mrr"]) > (
+            chosen[1]["top1"],
+            chosen[1]["mrr"],
+        ):
+            chosen = dataclasses.replace(weights, terms=terms), metrics
+    assert chosen is not None
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -210,26 +266,47 @@ def calibrate(
     max_wrong: float = 0.05,
     tune: bool = True,
     weights: ScoringWeights = DEFAULT_WEIGHTS,
+    splits: int = 1,
 ) -> dict[str, object]:
-    """Tune weights (optional) and thresholds on a held-out split of `examples`."""
-    kept, held = split_holdout(examples, holdout, seed)
-    entries = entries_from_examples(kept)
-    retriever = SemanticRetriever(entries, embedder, weights)
-    column = {e.id: i for i, e in enumerate(entries)}
-    labels = [column[entry_id(category)] for _, category in held]
-    parts = components(retriever, [text for text, _ in held])
+    """Tune weights (optional) and thresholds on held-out questions of `examples`.
+
+    With `splits` > 1 the held-out questions of that many random splits (seeds `seed`,
+    `seed + 1`, ...) are pooled: with few phrasings per entry one split holds out one
+    question per entry, and thresholds read off so few questions move by 0.1 from one seed
+    to the next."""
+    if splits < 1:
+        raise ValueError("splits must be at least 1")
+    by_terms: dict[float, list[Components]] = {t: [] for t in TERMS_GRID}
+    if not tune:
+        by_terms = {weights.terms: []}
+    labels: list[int] = []
+    entries: list[FaqEntry] = []
+    for split in range(splits):
+        kept, held = split_holdout(examples, holdout, seed + split)
+        entries = entries_from_examples(kept)
+        retriever = SemanticRetriever(entries, embedder, weights)
+        column = {e.id: i for i, e in enumerate(entries)}
+        labels += [column[entry_id(category)] for _, category in held]
+        questions = [text for text, _ in held]
+        queries = embedder.encode(questions)
+        for terms, parts in by_terms.items():
+            parts.append(components(retriever, questions, queries, terms=terms))
+    pooled = {t: Components.pooled(p) for t, p in by_terms.items()}
     if tune:
-        weights, metrics = tune_weights(parts, labels)
+        weights, metrics = tune_scoring(pooled, labels)
     else:
-        metrics = ranking_metrics(parts.combine(weights), labels)
-    result = calibrate_thresholds(parts.combine(weights), labels, max_wrong)
+        metrics = ranking_metrics(pooled[weights.terms].combine(weights), labels)
+    result = calibrate_thresholds(pooled[weights.terms].combine(weights), labels, max_wrong)
     return {
         "entries": len(entries),
-        "held_out": len(held),
+        "held_out": len(labels),
+        "splits": splits,
         "weights": {
             "best": weights.best,
             "prototype": weights.prototype,
             "lexical": weights.lexical,
+            "classifier": weights.classifier,
+            "terms": weights.terms,
         },
         "held_out_metrics": metrics,
         "thresholds": {

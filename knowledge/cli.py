@@ -254,6 +254,8 @@ def _weights(settings: Any) -> ScoringWeights:
         best=settings.faq_weight_best,
         prototype=settings.faq_weight_prototype,
         lexical=settings.faq_weight_lexical,
+        classifier=settings.faq_weight_classifier,
+        terms=settings.faq_classifier_terms,
     )
 
 

@@ -3,12 +3,14 @@
     score(entry) = w_best * max cosine(question, phrasing of the entry)
                  + w_prototype * cosine(question, mean of the entry's phrasing vectors)
                  + w_lexical * TF-IDF cosine of the best matching phrasing
+                 + w_classifier * P(entry | question) from a logistic regression
 
 The best phrasing catches near-verbatim questions; the prototype smooths over one odd
 phrasing (and rewards entries many phrasings agree on); the lexical part rewards rare exact
-terms (product names, "PIN", "SEPA") that small embedding models blur. The weights are tuned
-on held-out phrasings (`knowledge.calibration`), and sum to 1 so scores stay on the cosine
-scale the thresholds are expressed in.
+terms (product names, "PIN", "SEPA") that small embedding models blur; the classifier
+(`knowledge.classifier`) learns which directions of the embedding separate entries. The
+weights are tuned on held-out phrasings (`knowledge.calibration`), and sum to 1 so scores
+stay on the scale the thresholds are expressed in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .classifier import EntryClassifier
 from .content import FaqEntry
 from .embeddings import Embedder, Vectors, normalise
 from .index import DEFAULT_PARAMS, IndexParams, Row, VectorIndex
@@ -29,17 +32,27 @@ from .retrieval import LexicalIndex, Match
 
 @dataclass(frozen=True, slots=True)
 class ScoringWeights:
-    best: float = 0.45
-    prototype: float = 0.4
-    lexical: float = 0.15
+    """Defaults: `python -m knowledge calibrate --data training_data/faq/seed.yml` (the
+    settings FAQ_WEIGHT_* hold the same values)."""
+
+    best: float = 0.0
+    prototype: float = 0.45
+    lexical: float = 0.0
+    classifier: float = 0.55
     candidates: int = 64  # phrasing neighbours read from the index per question
+    terms: float = 0.0  # the classifier's word features, scaled (0: embedding only)
 
     def normalised(self) -> ScoringWeights:
-        total = self.best + self.prototype + self.lexical
-        if total <= 0:
-            raise ValueError("scoring weights must not all be zero")
+        total = self.best + self.prototype + self.lexical + self.classifier
+        if min(self.best, self.prototype, self.lexical, self.classifier) < 0 or total <= 0:
+            raise ValueError("scoring weights must be positive or zero, not all zero")
         return ScoringWeights(
-            self.best / total, self.prototype / total, self.lexical / total, self.candidates
+            self.best / total,
+            self.prototype / total,
+            self.lexical / total,
+            self.classifier / total,
+            self.candidates,
+            self.terms,
         )
 
 
@@ -85,6 +98,17 @@ class SemanticRetriever:
         self._row_owner = np.asarray(owners, dtype=np.int64)
         self._prototypes = prototypes(vectors, owners, len(self.entries))
         self._lexical = LexicalIndex(list(self.entries)) if self.weights.lexical > 0 else None
+        self.classifier = (
+            EntryClassifier(
+                vectors,
+                owners,
+                len(self.entries),
+                texts=[r.phrasing for r in rows],
+                terms=self.weights.terms,
+            )
+            if self.weights.classifier > 0
+            else None
+        )
         self.fingerprint = content_fingerprint(self.entries, embedder.identity)
 
     @classmethod
@@ -137,13 +161,18 @@ class SemanticRetriever:
         top_proto = np.argsort(-proto)[: max(1, min(len(proto), w.candidates // 4))]
         candidates.update(int(i) for i in top_proto)
         lexical = self._lexical.entry_scores(question) if self._lexical else {}
+        if self.classifier is not None:
+            probability = self.classifier.probabilities(query[None, :], [question])[0]
+            candidates.update(int(i) for i in np.argsort(-probability)[:4])
+        else:
+            probability = np.zeros(len(self.entries), dtype=np.float32)
         matches = []
         for position in candidates:
             entry = self.entries[position]
             nearest, phrasing = best.get(position, (floor, entry.question))
             lex = lexical.get(entry.id, (0.0, ""))[0]
             score = w.best * max(nearest, 0.0) + w.prototype * max(float(proto[position]), 0.0)
-            score += w.lexical * lex
+            score += w.lexical * lex + w.classifier * float(probability[position])
             matches.append(Match(entry, round(score, 4), phrasing))
         matches.sort(key=lambda m: m.score, reverse=True)
         return matches

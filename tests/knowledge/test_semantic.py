@@ -13,6 +13,8 @@ from knowledge import (
     Embedder,
     FaqEntry,
     KnowledgeBase,
+    ScoringWeights,
+    SemanticRetriever,
     Thresholds,
     load_entries,
     shared_embedder,
@@ -121,3 +123,43 @@ def test_publishing_while_questions_run_gives_whole_answers(embedder: Embedder) 
     assert errors == []
     assert kb.version == 7
     assert seen <= {"a", "b"} and seen
+
+
+def test_the_classifier_signal_ranks_the_entry_its_phrasings_teach(embedder: Embedder) -> None:
+    entries = load_entries(SEED)
+    weights = ScoringWeights(best=0.3, prototype=0.3, lexical=0.0, classifier=0.4)
+    retriever = SemanticRetriever(entries, embedder, weights)
+    assert retriever.classifier is not None
+    question = "I forgot my password, what now?"
+    probabilities = retriever.classifier.probabilities(embedder.encode([question]))[0]
+    assert probabilities.shape == (len(entries),)
+    assert abs(float(probabilities.sum()) - 1.0) < 1e-4
+    top = entries[int(probabilities.argmax())].id
+    assert top == "password-reset"
+    assert retriever.search(question, k=1)[0].entry.id == "password-reset"
+    without = SemanticRetriever(entries, embedder, ScoringWeights(0.3, 0.3, 0.0, 0.0))
+    assert without.classifier is None
+    assert without.search(question, k=1)[0].entry.id == "password-reset"
+
+
+def test_a_lone_entry_is_certain_and_negative_weights_are_refused(embedder: Embedder) -> None:
+    entry = load_entries(SEED)[0]
+    lone = SemanticRetriever([entry], embedder, ScoringWeights(0.5, 0.0, 0.0, 0.5))
+    assert lone.classifier is not None
+    assert lone.classifier.probabilities(embedder.encode(["anything"]))[0].tolist() == [1.0]
+    with pytest.raises(ValueError, match="positive or zero"):
+        ScoringWeights(1.0, 0.5, 0.0, -0.5).normalised()
+
+
+def test_the_classifier_can_read_words_beside_the_embedding(embedder: Embedder) -> None:
+    entries = load_entries(SEED)
+    weights = ScoringWeights(0.3, 0.3, 0.0, 0.4, terms=1.0)
+    retriever = SemanticRetriever(entries, embedder, weights)
+    assert retriever.classifier is not None and retriever.classifier.terms == 1.0
+    question = "can I pay with paypal"
+    query = embedder.encode([question])
+    with pytest.raises(ValueError, match="texts"):
+        retriever.classifier.probabilities(query)
+    probabilities = retriever.classifier.probabilities(query, [question])[0]
+    assert entries[int(probabilities.argmax())].id == "payment-methods"
+    assert retriever.search(question, k=1)[0].entry.id == "payment-methods"
