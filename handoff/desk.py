@@ -160,15 +160,7 @@ class Desk:
         now = utcnow()
         due_before = now - timedelta(seconds=self.config.update_every_s)
         async with self._transaction() as session:
-            todo = [
-                (entry, place)
-                for entry, place in await places(session)
-                if entry.position_told is None
-                or (
-                    place != entry.position_told
-                    and (entry.told_at is None or store.as_utc(entry.told_at) <= due_before)
-                )
-            ]
+            todo = await places(session, due_before)
             per_place = (
                 await per_seat_handle_s(
                     session, {e.queue for e, _ in todo}, self.config.default_handle_s

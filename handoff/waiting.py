@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,9 +15,14 @@ from conversations.models import utcnow
 from .models import Agent, AgentState, EntryStatus, QueueEntry
 
 
-async def places(session: AsyncSession, limit: int = 500) -> list[tuple[QueueEntry, int]]:
-    """Every waiting entry with its place in its queue (1 is next: higher priority, then
-    earlier), in one query."""
+async def places(
+    session: AsyncSession, due_before: datetime, limit: int = 500
+) -> list[tuple[QueueEntry, int]]:
+    """Waiting entries to tell, with their place in their queue (1 is next: higher priority,
+    then earlier), in one query: those never told, and those whose place changed since
+    they were last told before `due_before`. The places are ranked over every waiting
+    entry; `limit` bounds one round, and the next round goes on where it stopped (the
+    entries told meanwhile are no longer due)."""
     place = (
         func.rank()
         .over(
@@ -26,9 +31,26 @@ async def places(session: AsyncSession, limit: int = 500) -> list[tuple[QueueEnt
         )
         .label("place")
     )
-    rows = await session.exec(
-        select(QueueEntry, place)
+    ranked = (
+        select(col(QueueEntry.id).label("entry_id"), place)
         .where(QueueEntry.status == EntryStatus.WAITING)
+        .subquery()
+    )
+    rows = await session.exec(
+        select(QueueEntry, ranked.c.place)
+        .join(ranked, ranked.c.entry_id == col(QueueEntry.id))
+        .where(
+            or_(
+                col(QueueEntry.position_told).is_(None),
+                and_(
+                    col(QueueEntry.position_told) != ranked.c.place,
+                    or_(
+                        col(QueueEntry.told_at).is_(None),
+                        col(QueueEntry.told_at) <= due_before,
+                    ),
+                ),
+            )
+        )
         .order_by(col(QueueEntry.id))
         .limit(limit)
     )

@@ -3,16 +3,18 @@ change, silent customers abandoned, follow-ups outside business hours."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
 from conversations import Conversation, ConversationEvent, Message, Owner, store
+from conversations.models import utcnow
 from gateway.db import Database
 from handoff import FollowUp, QueueEntry, resolve, take_next
 from handoff.desk import Desk, DeskConfig
 from handoff.hours import BusinessHours
+from handoff.waiting import places
 from tests.handoff.helpers import agent, queued
 
 
@@ -134,3 +136,31 @@ def test_business_hours_parse_and_check() -> None:
             assert "business hours" in str(exc)
         else:
             raise AssertionError(f"{bad!r} was accepted")
+
+
+async def test_a_queue_longer_than_one_round_is_told_over_the_next_rounds(
+    database: Database,
+) -> None:
+    waiting = [await queued(database) for _ in range(5)]
+    now = utcnow()
+    seen: list[tuple[str, int]] = []
+    for _ in range(3):
+        async with database.transaction() as session:
+            batch = await places(session, due_before=now, limit=2)
+            for entry, place in batch:
+                entry.position_told, entry.told_at = place, now
+                session.add(entry)
+        seen += [(e.conversation_id, p) for e, p in batch]
+    # places are ranked over the whole queue, not over one round's entries
+    assert seen == [(c, n) for n, c in enumerate(waiting, start=1)]
+    async with database.transaction() as session:
+        assert await places(session, due_before=now, limit=2) == []
+    # the first leaves: the others' places changed, but they were told just now
+    await agent(database, 1, capacity=1)
+    async with database.transaction() as session:
+        assert (await take_next(session, 1)) is not None
+        assert await places(session, due_before=now - timedelta(seconds=1)) == []
+        due = await places(session, due_before=now + timedelta(seconds=1))
+    assert [(e.conversation_id, p) for e, p in due] == [
+        (c, n) for n, c in enumerate(waiting[1:], start=1)
+    ]
