@@ -36,6 +36,7 @@ from knowledge.calibration import (
     Components,
     Examples,
     components,
+    components_by_terms,
     entries_from_examples,
     entry_id,
     load_examples,
@@ -91,8 +92,9 @@ def tune(examples: Examples, embedder: Embedder, vec: Vectoriser) -> tuple[Scori
         retriever, _ = retriever_for(kept, embedder, vec, ScoringWeights())
         column = {e.id: i for i, e in enumerate(retriever.entries)}
         questions = [t for t, _ in held]
-        for terms, parts in pooled.items():
-            parts.append(components(retriever, questions, vec(questions), terms=terms))
+        by_terms = components_by_terms(retriever, questions, vec(questions), TERMS_GRID)
+        for terms, parts in by_terms.items():
+            pooled[terms].append(parts)
         labels += [column[entry_id(c)] for _, c in held]
     weights, metrics = tune_scoring({t: Components.pooled(p) for t, p in pooled.items()}, labels)
     return weights, {**metrics, "questions": len(labels)}

@@ -121,6 +121,19 @@ def components(
     terms: float | None = None,
 ) -> Components:
     """`terms`: the classifier's word features (default: the retriever's weights')."""
+    if terms is None:
+        terms = retriever.weights.terms
+    return components_by_terms(retriever, questions, queries, (terms,))[terms]
+
+
+def components_by_terms(
+    retriever: SemanticRetriever,
+    questions: Sequence[str],
+    queries: Vectors | None,
+    grid: Sequence[float],
+) -> dict[float, Components]:
+    """The same signals for each word-feature scale of the classifier: only the classifier
+    is fitted again per scale, the cosines and TF-IDF are computed once."""
     if queries is None:
         queries = retriever.embedder.encode(list(questions))
     vectors = retriever.index.vectors()
@@ -137,22 +150,25 @@ def components(
     for row, question in enumerate(questions):
         for eid, (score, _) in lexical_index.entry_scores(question).items():
             lexical[row, column[eid]] = score
-    classifier = retriever.classifier
-    if classifier is None or (terms is not None and terms != classifier.terms):
-        classifier = EntryClassifier(
-            vectors,
-            owners.tolist(),
-            n_entries,
-            texts=[r.phrasing for r in retriever.index.rows],
-            terms=retriever.weights.terms if terms is None else terms,
+    out: dict[float, Components] = {}
+    for terms in grid:
+        classifier = retriever.classifier
+        if classifier is None or terms != classifier.terms:
+            classifier = EntryClassifier(
+                vectors,
+                owners.tolist(),
+                n_entries,
+                texts=[r.phrasing for r in retriever.index.rows],
+                terms=terms,
+            )
+        out[terms] = Components(
+            best,
+            prototype,
+            lexical,
+            classifier.probabilities(queries, questions),
+            tuple(e.id for e in retriever.entries),
         )
-    return Components(
-        best,
-        prototype,
-        lexical,
-        classifier.probabilities(queries, questions),
-        tuple(e.id for e in retriever.entries),
-    )
+    return out
 
 
 def ranking_metrics(scores: npt.NDArray[np.floating], labels: Sequence[int]) -> dict[str, float]:
@@ -276,9 +292,8 @@ def calibrate(
     to the next."""
     if splits < 1:
         raise ValueError("splits must be at least 1")
-    by_terms: dict[float, list[Components]] = {t: [] for t in TERMS_GRID}
-    if not tune:
-        by_terms = {weights.terms: []}
+    grid = TERMS_GRID if tune else (weights.terms,)
+    by_terms: dict[float, list[Components]] = {t: [] for t in grid}
     labels: list[int] = []
     entries: list[FaqEntry] = []
     for split in range(splits):
@@ -289,8 +304,8 @@ def calibrate(
         labels += [column[entry_id(category)] for _, category in held]
         questions = [text for text, _ in held]
         queries = embedder.encode(questions)
-        for terms, parts in by_terms.items():
-            parts.append(components(retriever, questions, queries, terms=terms))
+        for terms, parts in components_by_terms(retriever, questions, queries, grid).items():
+            by_terms[terms].append(parts)
     pooled = {t: Components.pooled(p) for t, p in by_terms.items()}
     if tune:
         weights, metrics = tune_scoring(pooled, labels)
