@@ -11,6 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from commerce import EmbeddedShop
+from commerce.sample import load_if_empty
 from gateway.db import Database
 from gateway.rasa_process import RasaProcess
 from gateway.settings import PROJECT_ROOT
@@ -128,3 +130,9 @@ async def smtp_relay() -> AsyncIterator[CapturingRelay]:
     await relay.start()
     yield relay
     await relay.close()
+
+
+@pytest.fixture
+async def shop(database: Database) -> EmbeddedShop:
+    await load_if_empty(database)
+    return EmbeddedShop(database)

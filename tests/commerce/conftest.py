@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from sqlmodel import select
 
 from commerce import EmbeddedShop, OrderDetails, OrderStatus, RefundPolicy
 from commerce.models import ShopOrder
-from commerce.sample import load_if_empty
 from gateway.db import Database
-
-
-@pytest.fixture
-async def shop(database: Database) -> EmbeddedShop:
-    await load_if_empty(database)
-    return EmbeddedShop(database)
 
 
 async def find_order(

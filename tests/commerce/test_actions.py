@@ -6,43 +6,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from functools import cache
 from typing import Any
 
 import pytest
-import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
-from bot.actions import ActionServices, build_actions
 from bot.actions import order_texts as texts
 from commerce import EmbeddedShop, OrderStatus, RefundPolicy
 from commerce.models import ShopOrder, ShopRefund
-from gateway.actions_server import create_actions_app
 from gateway.db import Database
-from gateway.settings import PROJECT_ROOT, Settings
-from knowledge import KnowledgeBase, Thresholds
+from tests.action_server import domain, running_actions
 
 from .conftest import find_order
 
 
-@cache
-def domain() -> dict[str, Any]:
-    return yaml.safe_load((PROJECT_ROOT / "bot/domain.yml").read_text())
-
-
 @pytest.fixture
 async def actions(shop: EmbeddedShop, database: Database) -> AsyncIterator[TestClient]:
-    services = ActionServices(
-        knowledge=KnowledgeBase.from_file(Settings().faq_seed_path, Thresholds(0.45, 0.2, 0.15)),
-        transaction=database.transaction,
-        shop=shop,
-        refund_policy=RefundPolicy(),
-    )
-    client = TestClient(TestServer(create_actions_app(build_actions(services), "", 65536)))
-    await client.start_server()
-    yield client
-    await client.close()
+    async with running_actions(database, shop) as client:
+        yield client
 
 
 async def call(

@@ -6,55 +6,30 @@ standard; a shop that is down leaves the profile without a tier, never an error.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from functools import cache
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 from sqlmodel import select
 
-from bot.actions import ActionServices, build_actions
-from commerce import EmbeddedShop, HttpShop, RefundPolicy
+from commerce import EmbeddedShop, HttpShop
 from commerce.models import ShopCustomer, ShopOrder
-from commerce.sample import load_if_empty
 from conversations import Conversation, Customer
-from gateway.actions_server import create_actions_app
 from gateway.db import Database
-from gateway.settings import PROJECT_ROOT, Settings
 from handoff import Priority, QueueEntry
 from handoff.context import customer_profile
 from handoff.profile import linked_email, shop_profile
-from knowledge import KnowledgeBase, Thresholds
+from tests.action_server import domain, running_actions
 from tests.handoff.helpers import new_conversation
 from tests.harness import free_port
 
 
-@cache
-def domain() -> dict[str, Any]:
-    return yaml.safe_load((PROJECT_ROOT / "bot/domain.yml").read_text())
-
-
-@pytest.fixture
-async def shop(database: Database) -> EmbeddedShop:
-    await load_if_empty(database)
-    return EmbeddedShop(database)
-
-
 @pytest.fixture
 async def actions(shop: EmbeddedShop, database: Database) -> AsyncIterator[TestClient]:
-    services = ActionServices(
-        knowledge=KnowledgeBase.from_file(Settings().faq_seed_path, Thresholds(0.45, 0.2, 0.15)),
-        transaction=database.transaction,
-        shop=shop,
-        refund_policy=RefundPolicy(),
-    )
-    client = TestClient(TestServer(create_actions_app(build_actions(services), "", 65536)))
-    await client.start_server()
-    yield client
-    await client.close()
+    async with running_actions(database, shop) as client:
+        yield client
 
 
 async def call(
