@@ -112,7 +112,9 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
     return KnowledgeBase(
         [],
         thresholds,
-        embedder=shared_embedder(settings.resolved_faq_embedding_model),
+        embedder=shared_embedder(
+            settings.resolved_faq_embedding_model, settings.embedding_runtime_dir
+        ),
         weights=ScoringWeights(
             best=settings.faq_weight_best,
             prototype=settings.faq_weight_prototype,

@@ -228,6 +228,11 @@ class Settings(BaseSettings):
         return tuned if (tuned / "config_sentence_transformers.json").is_file() else None
 
     @property
+    def embedding_runtime_dir(self) -> Path:
+        """Where the embedding model's exported ONNX graph is kept (derived data)."""
+        return self.var_dir / "knowledge" / "runtime"
+
+    @property
     def resolved_faq_index_dir(self) -> Path:
         return self.faq_index_dir or self.var_dir / "knowledge" / "faq-index"
 

@@ -107,7 +107,9 @@ def _database(settings: Any) -> Any:
 def _embedder(settings: Any) -> Embedder | None:
     if settings.faq_retriever == "lexical":
         return None
-    return Embedder(settings.faq_embedding_model)
+    return Embedder(
+        settings.resolved_faq_embedding_model, compiled_dir=settings.embedding_runtime_dir
+    )
 
 
 async def _read(settings: Any, published: bool, status: EntryStatus | None = None) -> Any:
