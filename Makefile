@@ -12,7 +12,7 @@ RASA := $(RASA_VENV)/bin/rasa
 MODEL := var/models/switchboard.tar.gz
 RASA_DATA := training_data/nlu.yml training_data/rules.yml training_data/stories.yml \
   training_data/orders_nlu.yml training_data/orders_dialogue.yml
-TRAINING_INPUTS := bot/config.yml bot/domain.yml bot/nlu/minilm.py bot/nlu/sentence_featurizer.py bot/nlu/entity_shapes.py $(RASA_DATA)
+TRAINING_INPUTS := bot/config.yml bot/domain.yml $(wildcard bot/nlu/*.py) $(RASA_DATA)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_FLAGS := --disable-pip-version-check --no-input
 # Installed on its own, before everything else, so pip never picks a CUDA build.

@@ -65,6 +65,27 @@ async def test_numbers_without_the_order_number_shape_are_not_order_numbers(
     assert entities(await parse(rasa, text), "order_number") == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you ship to 10115 berlin",
+        "how much is delivery to 20354 hamburg",
+        "my parcel to 75001 paris hasn't come",
+    ],
+)
+async def test_a_postcode_is_not_an_order_number(rasa: RasaProcess, text: str) -> None:
+    """DIET sees the neighbouring words (bot/config.yml): five digits after "to" or before a
+    city name are a postcode."""
+    assert entities(await parse(rasa, text), "order_number") == []
+
+
+async def test_an_order_number_beside_a_postcode_is_still_found(rasa: RasaProcess) -> None:
+    """The postcode after a house number may still be tagged; the dialogue keeps it out of the
+    order (tests/e2e/test_orders.py)."""
+    result = await parse(rasa, "please send order 10482 to rue de rivoli 5, 75001 paris")
+    assert "10482" in entities(result, "order_number")
+
+
 async def test_oversized_and_odd_text_still_parses(rasa: RasaProcess) -> None:
     for text in ("9" * 10_000, "\x00\u200b\ufffd", "🙂" * 500, "ß" * 3000):
         result = await parse(rasa, text)
