@@ -27,6 +27,7 @@ from conversations import (
     Sender,
     store,
 )
+from conversations.customers import survivor
 from conversations.models import utcnow
 
 from .models import FollowUp, FollowUpStatus
@@ -50,12 +51,20 @@ class Answer:
 
 
 async def email_address(session: AsyncSession, follow_up: FollowUp) -> str | None:
-    """The address captured with the follow-up, or one the customer's record gained since."""
+    """The address captured with the follow-up, or one the customer's record gained since (the
+    record of the person, when the customer was merged across channels)."""
     if follow_up.email:
         return follow_up.email.strip().lower()
     conversation = await session.get(Conversation, follow_up.conversation_id)
-    customer = await session.get(Customer, conversation.customer_id) if conversation else None
-    return customer.email.strip().lower() if customer and customer.email else None
+    if conversation is None:
+        return None
+    for customer in (
+        await survivor(session, conversation.customer_id),
+        await session.get(Customer, conversation.customer_id),
+    ):
+        if customer is not None and customer.email:
+            return customer.email.strip().lower()
+    return None
 
 
 async def email_conversation(session: AsyncSession, customer_id: int, address: str) -> Conversation:
@@ -174,7 +183,7 @@ async def listing(
                 .limit(5)
             )
         ).all()
-        address = follow_up.email or customer.email
+        address = follow_up.email or customer.email or await email_address(session, follow_up)
         out.append(
             {
                 "id": follow_up.id,

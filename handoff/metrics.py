@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass
 __all__ = ["FCR_WINDOW", "Metrics", "asdict", "compute", "daily", "to_csv"]
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from conversations import Conversation, ConversationEvent, store
+from conversations import Conversation, ConversationEvent, Customer, store
 
 FCR_WINDOW = timedelta(days=7)
 
@@ -52,8 +53,10 @@ async def compute(
 ) -> Metrics:
     rows = (
         await session.exec(
-            select(ConversationEvent, Conversation.customer_id)
+            # the person: a customer merged across channels counts as the one it joined
+            select(ConversationEvent, func.coalesce(Customer.merged_into_id, Customer.id))
             .join(Conversation, col(Conversation.id) == col(ConversationEvent.conversation_id))
+            .join(Customer, col(Customer.id) == col(Conversation.customer_id))
             .where(
                 col(ConversationEvent.created_at) >= since,
                 col(ConversationEvent.created_at) < until + FCR_WINDOW,
@@ -82,7 +85,7 @@ async def compute(
         if isinstance(e.data.get("score"), int | float)
     ]
 
-    # First-contact resolution: no new handoff on the same queue by the same customer
+    # First-contact resolution: no new handoff on the same queue by the same person
     # within 7 days of a resolution.
     later: defaultdict[tuple[int, str], list[datetime]] = defaultdict(list)
     for event, customer_id in rows:

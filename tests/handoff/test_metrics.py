@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from conversations import ConversationEvent, store
+from conversations import Conversation, ConversationEvent, customers, store
 from conversations.models import utcnow
 from gateway.db import Database
 from handoff import abandon, hand_off, resolve, take_next
@@ -69,6 +69,32 @@ async def test_figures_from_events(database: Database) -> None:
     assert len(rows) in (3, 4)  # calendar days, partial at both ends
     assert sum(int(r["handoffs"]) for r in rows) == 3
     assert rows[0]["service_level"] == ""  # no data that day: empty, not zero
+
+
+async def test_a_person_merged_across_channels_is_one_contact(database: Database) -> None:
+    """Resolved by email, back the next minute on Telegram: once the two customer records are
+    one person, the first contact was not resolved."""
+    await agent(database, 1, capacity=5)
+    by_mail = await queued(database, address="eve@example.org")
+    async with database.transaction() as session:
+        assert await take_next(session, 1) is not None
+        assert await resolve(session, by_mail, 1, "solved")
+    by_chat = await new_conversation(database, address="77001", channel="telegram")
+    async with database.transaction() as session:
+        assert await hand_off(session, by_chat, "customer_request")
+        ids = {
+            (await session.get(Conversation, c)).customer_id  # type: ignore[union-attr]
+            for c in (by_mail, by_chat)
+        }
+    now = utcnow()
+    period = (now - timedelta(hours=1), now + timedelta(seconds=1), 20.0)
+    async with database.transaction() as session:
+        assert (await compute(session, *period)).first_contact_resolution == 1.0
+    await database.run_blocking(
+        lambda conn: customers.merge(conn, ids, is_sqlite=database.is_sqlite)
+    )
+    async with database.transaction() as session:
+        assert (await compute(session, *period)).first_contact_resolution == 0.0
 
 
 @pytest.mark.parametrize(
