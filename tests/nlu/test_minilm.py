@@ -3,14 +3,10 @@ sentence-transformers running the same model in the application environment."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import numpy as np
 
-from gateway.rasa_process import RASA_BIN
-from gateway.settings import PROJECT_ROOT
 from knowledge.embeddings import Embedder
+from tests.nlu.rasa_python import run_json
 
 TEXTS = [
     "where is my order 10482?",
@@ -32,17 +28,7 @@ print(json.dumps(MiniLM().encode(json.loads(sys.stdin.read())).tolist()))
 
 
 def rasa_side(texts: list[str]) -> np.ndarray:
-    result = subprocess.run(
-        [str(RASA_BIN.parent / "python"), "-c", SCRIPT],
-        input=json.dumps(texts),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={"PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
-        check=True,
-        timeout=300,
-    )
-    return np.array(json.loads(result.stdout.strip().splitlines()[-1]), dtype=np.float32)
+    return np.array(run_json(SCRIPT, texts), dtype=np.float32)
 
 
 def test_same_embeddings_as_sentence_transformers() -> None:

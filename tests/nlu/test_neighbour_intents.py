@@ -3,11 +3,7 @@ storage in the Rasa environment, on hand-made sentence features."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
-from gateway.rasa_process import RASA_BIN
-from gateway.settings import PROJECT_ROOT
+from tests.nlu.rasa_python import run_json
 
 SCRIPT = r"""
 import json, sys, tempfile
@@ -61,21 +57,8 @@ print(json.dumps(out))
 """
 
 
-def run_in_rasa_environment() -> dict:
-    result = subprocess.run(
-        [str(RASA_BIN.parent / "python"), "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={"PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
-        check=True,
-        timeout=300,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_nearest_examples_settle_a_close_call_and_survive_persistence() -> None:
-    out = run_in_rasa_environment()
+    out = run_json(SCRIPT)
     assert "featurizer" in out["no_featurizer"]
     for name in ("trained", "loaded"):
         ranking = out[name]["ranking"]
