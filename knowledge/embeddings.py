@@ -52,6 +52,10 @@ def model_identity(path: Path) -> str:
     return f"{path}@{written}"
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _export(model: Any, sample: dict[str, Any]) -> bytes:
     """The sentence-transformers pipeline as one ONNX graph: token ids in, pooled vector out."""
     import torch
@@ -115,8 +119,8 @@ class Embedder:
         )
         self.dimension = int(dimension() or 0)
         self._inputs = list(self._tokenize(["hello world"]))
-        key = f"{self.identity}|torch {torch.__version__}|onnxruntime {onnxruntime.__version__}"
-        graph = self._graph(model, hashlib.sha256(key.encode()).hexdigest()[:20], compiled_dir)
+        versions = f"torch {torch.__version__}|onnxruntime {onnxruntime.__version__}"
+        graph = self._graph(model, compiled_dir, versions)
 
         options = onnxruntime.SessionOptions()
         if threads:
@@ -143,8 +147,14 @@ class Embedder:
         )
         return {name: np.asarray(values, dtype=np.int64) for name, values in encoded.items()}
 
-    def _graph(self, model: Any, key: str, compiled_dir: Path | None) -> bytes:
-        path = compiled_dir / f"{key}.onnx" if compiled_dir else None
+    def _graph(self, model: Any, compiled_dir: Path | None, versions: str) -> bytes:
+        """The exported graph, from `compiled_dir` when this model was exported there before.
+        Files are named by the model's path and then its identity and the library versions,
+        so a re-trained model replaces its own earlier graph and no other model's."""
+        prefix = _digest(str(self.model_path))
+        path = None
+        if compiled_dir:
+            path = compiled_dir / f"{prefix}-{_digest(self.identity + '|' + versions)}.onnx"
         if path is not None and path.is_file():
             return path.read_bytes()
         graph = _export(model, self._tokenize(["hello world"]))
@@ -153,6 +163,9 @@ class Embedder:
             partial = path.with_suffix(f".{os.getpid()}.tmp")
             partial.write_bytes(graph)
             os.replace(partial, path)
+            for stale in path.parent.glob(f"{prefix}-*.onnx"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
         return graph
 
     def _forward(self, texts: Sequence[str]) -> Vectors:
