@@ -168,10 +168,12 @@ def merge(
     conn: Connection, customer_ids: set[int], *, is_sqlite: bool, reason: str = ""
 ) -> int | None:
     """Merge the people behind `customer_ids` into the oldest of them; None when they
-    already were one. Survivors are locked in id order (PostgreSQL), so merges racing in
-    several processes serialise and never leave a chain."""
+    already were one. On PostgreSQL every record of the people involved (survivors and
+    those merged into them) is locked in one statement in id order, inside a savepoint that
+    is rolled back, releasing the locks, when another merge changed them meanwhile: merges
+    racing in several processes serialise, never deadlock and never leave a chain."""
     c = CUSTOMERS.c
-    for _ in range(5):
+    for _ in range(10):
         survivors = set(
             conn.execute(
                 select(func.coalesce(c.merged_into_id, c.id)).where(c.id.in_(customer_ids))
@@ -179,10 +181,17 @@ def merge(
         )
         if len(survivors) < 2:
             return None
-        query = select(c.id, c.merged_into_id).where(c.id.in_(survivors)).order_by(c.id)
-        if not is_sqlite:
-            query = query.with_for_update()
-        if any(merged is not None for _, merged in conn.execute(query).all()):
+        attempt = None if is_sqlite else conn.begin_nested()
+        people = or_(c.id.in_(survivors), c.merged_into_id.in_(survivors))
+        query = select(c.id, c.merged_into_id).where(people).order_by(c.id)
+        locked = conn.execute(query if is_sqlite else query.with_for_update()).all()
+        roots = {i for i, merged in locked if merged is None}
+        # with every survivor locked nobody can add records to them: the set is complete
+        # when it still matches
+        complete = set(conn.execute(select(c.id).where(people)).scalars()) == {i for i, _ in locked}
+        if not (survivors <= roots and complete):
+            if attempt is not None:
+                attempt.rollback()
             continue  # merged elsewhere meanwhile: read the survivors again
         survivor, *losers = sorted(survivors)
         conn.execute(
@@ -191,6 +200,8 @@ def merge(
             .values(merged_into_id=survivor)
         )
         _fill_survivor(conn, survivor, losers)
+        if attempt is not None:
+            attempt.commit()
         log.info("customer.merged", survivor=survivor, merged=losers, reason=reason)
         return survivor
     raise RuntimeError(f"customers {sorted(customer_ids)} kept changing while merging")
