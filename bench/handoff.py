@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 import psycopg
-from sqlalchemy import text, update
+from sqlalchemy import make_url, text, update
 from sqlmodel import col
 
 from accounts import service
@@ -342,7 +342,7 @@ def main() -> None:
     name = f"switchboard_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.postgres, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    url = args.postgres.rsplit("/", 1)[0] + "/" + name
+    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             result = asyncio.run(run(url, args.agents, args.conversations, Path(tmp)))

@@ -109,8 +109,9 @@ class Database:
         )
 
     async def create_tables(self) -> None:
+        """Missing tables, and indexes added to existing tables since they were made."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+            await conn.run_sync(_create_all)
 
     @asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -204,3 +205,10 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _create_all(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)

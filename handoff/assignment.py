@@ -12,7 +12,10 @@ entry the agent may serve together with its conversation (skipping rows another 
 holds), reserves a seat under the agent's capacity (the agent's row lock serialises that
 agent's claims), moves both rows, appends the assignment event and queues the "has joined"
 notice. Each step feeds the next, so either all happen or none does; it is a whole change
-by itself and needs no surrounding transaction.
+by itself and needs no surrounding transaction. The agent's skills are read first, so the
+waiting entries are walked in the order of `ix_queue_entry_next` and the walk stops at the
+first one that fits: joining every waiting entry to the agent and sorting them cost
+milliseconds of database time per claim once the queue held a few hundred.
 """
 
 from __future__ import annotations
@@ -136,15 +139,17 @@ async def _attempt(
 
 CLAIM_NEXT = text(
     """
-WITH pick AS MATERIALIZED (
+WITH able AS MATERIALIZED (
+    SELECT string_to_array(skills, ',') AS skills, string_to_array(languages, ',') AS languages
+    FROM handoff_agent
+    WHERE agent_id = :agent_id AND state = 'online' AND active < capacity
+), pick AS MATERIALIZED (
     SELECT q.id, q.conversation_id, q.queue, q.transferred, q.created_at
     FROM queue_entry q
     JOIN conversation c ON c.id = q.conversation_id
-    JOIN handoff_agent a ON a.agent_id = :agent_id
     WHERE q.status = 'waiting' AND c.owner = 'queued'
-      AND a.state = 'online' AND a.active < a.capacity
-      AND q.queue = ANY (string_to_array(a.skills, ','))
-      AND q.language = ANY (string_to_array(a.languages, ','))
+      AND q.queue = ANY (CAST((SELECT skills FROM able) AS text[]))
+      AND q.language = ANY (CAST((SELECT languages FROM able) AS text[]))
       AND (q.target_agent_id IS NULL OR q.target_agent_id = :agent_id)
       AND (CAST(:entry_id AS integer) IS NULL OR q.id = :entry_id)
     ORDER BY q.priority DESC, q.created_at, q.id

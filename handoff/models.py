@@ -56,6 +56,16 @@ class QueueEntry(SQLModel, table=True):
             postgresql_where=Column("status") != "closed",
         ),
         Index("ix_queue_entry_pick", "status", "queue", "priority", "created_at"),
+        # The waiting entries in the order they are taken: "take next" walks this and
+        # stops at the first entry the agent may serve, whatever the queue's length.
+        Index(
+            "ix_queue_entry_next",
+            Column("priority").desc(),
+            "created_at",
+            "id",
+            sqlite_where=Column("status") == "waiting",
+            postgresql_where=Column("status") == "waiting",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
