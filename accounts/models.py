@@ -37,7 +37,7 @@ class StaffUser(SQLModel, table=True):
 
     @property
     def role_set(self) -> frozenset[str]:
-        return frozenset(role for role in self.roles.split(",") if role)
+        return role_set(self.roles)
 
 
 class StaffSession(SQLModel, table=True):
@@ -53,3 +53,8 @@ class StaffSession(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+def role_set(roles: str) -> frozenset[str]:
+    """The roles of a comma-separated `StaffUser.roles` value."""
+    return frozenset(role for role in roles.split(",") if role)
