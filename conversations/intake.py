@@ -157,20 +157,25 @@ class _Statements:
         )
         # The open conversations people own of everyone sharing a survivor with an asking
         # customer: customer → survivor → every record merged into it → conversations.
+        # The records come first, fenced off in their own step, so the conversations are
+        # looked up by customer: the planner of a young database (no statistics yet) began
+        # at the conversations and compared each with every asking customer (milliseconds
+        # per batch).
         me, them = CUSTOMERS.alias("me"), CUSTOMERS.alias("them")
         survivor = func.coalesce(me.c.merged_into_id, me.c.id)
-        self.people = (
-            select(*columns, me.c.id)
+        records = (
+            select(me.c.id.label("asking"), them.c.id.label("record"))
             .select_from(
-                me.join(them, or_(them.c.id == survivor, them.c.merged_into_id == survivor)).join(
-                    CONVERSATIONS, conv.customer_id == them.c.id
-                )
+                me.join(them, or_(them.c.id == survivor, them.c.merged_into_id == survivor))
             )
-            .where(
-                me.c.id.in_(bindparam("customers", expanding=True)),
-                conv.owner != BOT,
-                conv.status == OPEN,
-            )
+            .where(me.c.id.in_(bindparam("customers", expanding=True)))
+            .cte("records")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        self.people = (
+            select(*columns, records.c.asking)
+            .select_from(records.join(CONVERSATIONS, conv.customer_id == records.c.record))
+            .where(conv.owner != BOT, conv.status == OPEN)
         )
         self.raced_own = self.own
         if not is_sqlite:  # the owner read under a row lock, in id order

@@ -7,12 +7,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text, UniqueConstraint, func
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def status_still(column: Any, status: str) -> ColumnElement[bool]:
+    """`column = status` for rows already picked by id, written so no index on the status
+    can serve it: PostgreSQL otherwise reads every row in that status whenever its
+    statistics say the status is rare, which is wrong during a burst (thousands of
+    messages waiting), and each statement of the burst then scans them all."""
+    return func.coalesce(column, "") == status
 
 
 def new_conversation_id() -> str:

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from connectors import ChannelAdapter, PermanentDeliveryError, RetryableDeliveryError
 from conversations import ChannelIdentity, Message, MessageStatus, store
-from conversations.models import Direction, utcnow
+from conversations.models import Direction, status_still, utcnow
 
 from .db import Database
 from .group_commit import GroupCommit
@@ -161,7 +161,7 @@ _CLAIM = (
     update(MESSAGES)
     .where(
         MESSAGES.c.id.in_(bindparam("ids", expanding=True)),
-        MESSAGES.c.status == MessageStatus.PENDING.value,
+        status_still(MESSAGES.c.status, MessageStatus.PENDING.value),
     )
     .values(status=MessageStatus.SENDING.value)
     .returning(MESSAGES.c.id)

@@ -23,6 +23,7 @@ from conversations import (
     Sender,
     store,
 )
+from conversations.models import status_still
 from handoff import HandoffReason, hand_off
 from handoff.csat import CSAT_THANKS, could_be_csat, read_csat
 from handoff.triggers import HANDED_OFF_TEXT, TriggerPolicy
@@ -123,12 +124,18 @@ class Router:
         if not ids:
             return set(), []
         m, c = MESSAGES.c, CONVERSATIONS.c
+        # A scalar subquery, read for each message found by id (an EXISTS became a join
+        # that PostgreSQL could begin at the conversations, all of them on a burst).
         owned_by_people = (
-            select(c.id).where(c.id == m.conversation_id, c.owner != Owner.BOT.value).exists()
+            select(c.owner).where(c.id == m.conversation_id).scalar_subquery() != Owner.BOT.value
         )
         result = await session.exec(
             update(MESSAGES)
-            .where(m.id.in_(ids), m.status == MessageStatus.RECEIVED.value, owned_by_people)
+            .where(
+                m.id.in_(ids),
+                status_still(m.status, MessageStatus.RECEIVED.value),
+                owned_by_people,
+            )
             .values(status=MessageStatus.PROCESSED.value)
             .returning(m.id)
         )
