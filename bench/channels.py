@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import psycopg
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import select
 
 from bench.machine import machine
@@ -145,6 +145,14 @@ async def wait_routed(db: Database, result: dict, timeout_s: float = 300.0) -> d
     }
 
 
+async def analyze(db: Database) -> None:
+    """Planner statistics for the warmed-up tables, as autovacuum gives any PostgreSQL
+    database in use within a minute of its first rows: without them a database seconds old
+    plans with guesses (sequential scans and nested loops over every open conversation)."""
+    async with db.engine.connect() as conn:
+        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(text("ANALYZE"))
+
+
 async def run_backend(
     name: str, database_url: str, var: Path, args: argparse.Namespace
 ) -> dict[str, object]:
@@ -170,6 +178,8 @@ async def run_backend(
         url = f"{gateway.url}/webhooks/telegram"
         await load(url, 20, 5, args.concurrency, base=10_000_000)  # warm-up, not counted
         await wait_routed(db, {"ended_at": 0, "started_at": 0, "messages": 0})
+        if not db.is_sqlite:
+            await analyze(db)
         before = await count_inbound(db)
         cpu_before = cpu_seconds(gateway.pid)
         result = await load(url, args.chats, args.per_chat, args.concurrency, base=1)
