@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -91,7 +92,16 @@ def create_app(settings: Settings) -> web.Application:
     )
     setup_handoff(app)
     app[HANDOFF_CUSTOMERS] = app[SHOP]  # tiers and orders come from the shop
+    app.on_startup.append(_freeze_startup_objects)
     return app
+
+
+async def _freeze_startup_objects(app: web.Application) -> None:
+    """What startup made (models, the embedder, compiled statements, templates) lives as
+    long as the process; once frozen, the collector's full passes no longer walk it, and
+    those passes stop pausing every request in flight for tens of milliseconds."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
