@@ -42,6 +42,7 @@ from .group_commit import GroupCommit
 from .routing import Router, Turn
 
 log = structlog.get_logger(__name__)
+ROUTING_YIELD_MAX_S = 0.25
 
 
 class Inbound:
@@ -66,9 +67,19 @@ class Inbound:
         self._route_wake = asyncio.Event()
         self._router_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
+        self._storing = 0  # requests whose messages are being stored right now
+        self._intake_idle = asyncio.Event()
+        self._intake_idle.set()
 
     async def _store(self, message: InboundMessage, *, handled: bool = False) -> intake.Stored:
-        stored = await self._writer.submit((message, handled))
+        self._storing += 1
+        self._intake_idle.clear()
+        try:
+            stored = await self._writer.submit((message, handled))
+        finally:
+            self._storing -= 1
+            if not self._storing:
+                self._intake_idle.set()
         if stored.duplicate:
             log.info("inbound.duplicate", channel=message.channel, message_id=stored.message_id)
         return stored
@@ -168,6 +179,7 @@ class Inbound:
             }
             if not ready:
                 continue
+            await self._after_intake()
             try:
                 async with self._db.transaction() as session:
                     done, turns = await self._router.prepare(session, ready)
@@ -192,9 +204,20 @@ class Inbound:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+    async def _after_intake(self) -> None:
+        """Routing gives way to storing: a step waits until no request is storing its
+        messages, or `ROUTING_YIELD_MAX_S` at most (so it keeps moving under a steady flood).
+        Acknowledging fast is what providers judge a webhook by (slow answers are retried
+        and, at Telegram and Meta, throttled); a bot turn starting a fraction of a second
+        later is not noticed."""
+        if self._storing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._intake_idle.wait(), ROUTING_YIELD_MAX_S)
+
     async def _take(self, turn: Turn) -> None:
         try:
             async with self._turn_slots:
+                await self._after_intake()
                 await self._router.take(turn)
         except Exception:  # left `received`: routed again at the next start
             log.exception("inbound.route_failed", message_id=turn.inbound.id)
