@@ -43,6 +43,9 @@ from .routing import Router, Turn
 
 log = structlog.get_logger(__name__)
 ROUTING_YIELD_MAX_S = 0.25
+# Conversations prepared per routing step, longest waiting first: a step is one stretch of
+# work on the event loop, and webhooks wait for it to end.
+PREPARE_MAX_CONVERSATIONS = 32
 
 
 class Inbound:
@@ -172,14 +175,16 @@ class Inbound:
         while True:
             await self._route_wake.wait()
             self._route_wake.clear()
-            ready = {
-                cid: list(mids)
-                for cid, mids in self._backlog.items()
-                if mids and cid not in self._in_turn
-            }
+            await self._after_intake()
+            ready: dict[str, list[int]] = {}
+            for cid, mids in self._backlog.items():
+                if mids and cid not in self._in_turn:
+                    if len(ready) == PREPARE_MAX_CONVERSATIONS:
+                        self._route_wake.set()  # the rest in the next step
+                        break
+                    ready[cid] = list(mids)
             if not ready:
                 continue
-            await self._after_intake()
             try:
                 async with self._db.transaction() as session:
                     done, turns = await self._router.prepare(session, ready)
