@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -208,7 +208,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def _create_all(conn: Connection) -> None:
+    """Tables made here come with their indexes; only tables that existed before are
+    checked for indexes added since (one lookup per index)."""
+    existing = set(inspect(conn).get_table_names())
     SQLModel.metadata.create_all(conn)
     for table in SQLModel.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
+        if table.name in existing:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
