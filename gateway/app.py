@@ -98,8 +98,8 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _freeze_startup_objects(app: web.Application) -> None:
     """What startup made (models, the embedder, compiled statements, templates) lives as
-    long as the process; once frozen, the collector's full passes no longer walk it, and
-    those passes stop pausing every request in flight for tens of milliseconds."""
+    long as the process; once frozen, the collector's full passes, which stop every request
+    in flight while they run, no longer walk it."""
     gc.collect()
     gc.freeze()
 
