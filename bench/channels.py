@@ -4,7 +4,14 @@ acknowledgement latency, with the gateway as a real process on SQLite and on Pos
 Rasa is not involved: RASA_URL points at a closed port, so each conversation's first message
 is answered with the "a person will follow up" notice (through the outbox, to a local fake
 Bot API) and the conversation queued; the bot step runs in the background and the
-acknowledgement never waits for it. Prints one JSON object.
+acknowledgement never waits for it.
+
+Two ways of loading it, both reported: a closed loop (a fixed number of connections, each
+sending as soon as its last update is acknowledged) measures how many messages per second
+the gateway sustains, and its latency is mostly the queue those connections build; a paced
+run offers a fixed rate (`--rate`, 1,000 updates/s by default, the target) and measures the
+acknowledgement latency at that rate, each update timed from when it was due. Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -64,53 +71,102 @@ def update(update_id: int, chat_id: int, message_id: int) -> bytes:
     ).encode()
 
 
+HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+
+def updates(chats: int, per_chat: int, base: int) -> list[bytes]:
+    """`chats` customers' messages, each customer's in order, customers interleaved."""
+    return [
+        update(base + m * chats + c, base + c, m + 1) for m in range(per_chat) for c in range(chats)
+    ]
+
+
+class Acks:
+    """Acknowledgement latencies and failures of one load phase."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+
+    async def post(self, http: aiohttp.ClientSession, url: str, body: bytes, since: float) -> None:
+        """POST one update; its latency counts from `since` (when it was due to be sent)."""
+        try:
+            async with http.post(url, data=body, headers=HEADERS) as response:
+                await response.read()
+                if response.status != 200:
+                    self.errors += 1
+        except (aiohttp.ClientError, TimeoutError):
+            self.errors += 1
+        self.latencies.append((time.perf_counter() - since) * 1000)
+
+    def figures(self, total: int, started: float, ended: float, cpu: float) -> dict:
+        elapsed = ended - started
+        return {
+            "started_at": started,
+            "ended_at": ended,
+            "load_generator_cpu_ms_per_message": round(cpu * 1000 / total, 3),
+            "messages": total,
+            "errors": self.errors,
+            "seconds": round(elapsed, 2),
+            "messages_per_s": round(total / elapsed, 1),
+            "ack_p50_ms": round(percentile(self.latencies, 50), 2),
+            "ack_p99_ms": round(percentile(self.latencies, 99), 2),
+            "ack_max_ms": round(max(self.latencies), 2),
+            "ack_mean_ms": round(statistics.fmean(self.latencies), 2),
+        }
+
+
+def client(connections: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
+
+
 async def load(url: str, chats: int, per_chat: int, concurrency: int, base: int) -> dict:
-    """`chats` customers each send `per_chat` messages in order; `concurrency` connections."""
+    """Closed loop: `concurrency` connections, each sending its next update as soon as the
+    last one is acknowledged, so the rate is whatever the gateway sustains (its capacity)."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for m in range(per_chat):
-        for c in range(chats):
-            queue.put_nowait(update(base + m * chats + c, base + c, m + 1))
+    for body in updates(chats, per_chat, base):
+        queue.put_nowait(body)
     total = queue.qsize()
-    latencies: list[float] = []
-    errors = 0
-    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+    acks = Acks()
 
     async def worker(http: aiohttp.ClientSession) -> None:
-        nonlocal errors
         while not queue.empty():
-            body = queue.get_nowait()
-            started = time.perf_counter()
-            try:
-                async with http.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        errors += 1
-            except (aiohttp.ClientError, TimeoutError):
-                errors += 1
-            latencies.append((time.perf_counter() - started) * 1000)
+            await acks.post(http, url, queue.get_nowait(), time.perf_counter())
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
-    ) as http:
+    async with client(concurrency) as http:
         started = time.perf_counter()
         cpu_started = time.process_time()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         ended = time.perf_counter()
-        elapsed = ended - started
         cpu = time.process_time() - cpu_started
-    return {
-        "started_at": started,
-        "ended_at": ended,
-        "load_generator_cpu_ms_per_message": round(cpu * 1000 / total, 3),
-        "messages": total,
-        "errors": errors,
-        "seconds": round(elapsed, 2),
-        "messages_per_s": round(total / elapsed, 1),
-        "ack_p50_ms": round(percentile(latencies, 50), 2),
-        "ack_p99_ms": round(percentile(latencies, 99), 2),
-        "ack_mean_ms": round(statistics.fmean(latencies), 2),
-    }
+    return acks.figures(total, started, ended, cpu)
+
+
+async def paced(url: str, chats: int, per_chat: int, rate: float, base: int) -> dict:
+    """Open loop: update i is due at start + i / rate whether or not earlier ones have been
+    acknowledged, and its latency counts from that moment, so a stall delays every update
+    due during it (a closed loop would instead stop sending and hide the wait)."""
+    bodies = updates(chats, per_chat, base)
+    acks = Acks()
+    async with client(512) as http:
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        sending: list[asyncio.Task[None]] = []
+        for i, body in enumerate(bodies):
+            due = started + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            sending.append(asyncio.create_task(acks.post(http, url, body, due)))
+        await asyncio.gather(*sending)
+        ended = time.perf_counter()
+        cpu = time.process_time() - cpu_started
+    result = acks.figures(len(bodies), started, ended, cpu)
+    result["offered_per_s"] = rate
+    return result
 
 
 def open_database(database_url: str) -> Database:
@@ -208,6 +264,16 @@ async def run_backend(
         }
         await asyncio.sleep(2)  # let the background replies go out
         result["replies_sent"] = len(fake.received)
+        cpu_before = cpu_seconds(gateway.pid)
+        at_rate = await paced(url, args.chats, args.per_chat, args.rate, base=20_000_000)
+        at_rate["routing"] = await wait_routed(db, at_rate)
+        at_rate["gateway_cpu_ms_per_message"] = round(
+            (cpu_seconds(gateway.pid) - cpu_before) * 1000 / at_rate["messages"], 3
+        )
+        at_rate["stored"] = await count_inbound(db) - stored - result["replayed"]["stored_again"]
+        for internal in ("started_at", "ended_at"):
+            at_rate.pop(internal)
+        result["at_offered_rate"] = at_rate
     finally:
         await asyncio.to_thread(gateway.stop)
         await fake.stop()
@@ -253,6 +319,7 @@ async def measure(args: argparse.Namespace, var: Path) -> dict[str, object]:
             "customers": args.chats,
             "messages_per_customer": args.per_chat,
             "concurrent_connections": args.concurrency,
+            "paced_offered_per_s": args.rate,
         },
         "results": results,
         # other work on the machine competes for the same cores
@@ -266,6 +333,9 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--per-chat", type=int, default=15)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="updates per second offered in the paced run"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-channels-") as tmp:
         result = asyncio.run(measure(args, Path(tmp)))
