@@ -9,10 +9,12 @@ import uuid
 from typing import Any
 
 import aiohttp
+from sqlmodel import select
 
 from gateway.db import Database
 from gateway.rasa_process import RasaProcess
 from handoff import hand_back
+from handoff.models import EntryStatus, QueueEntry
 from handoff.triggers import HANDED_OFF_TEXT
 from tests.accounts_helpers import create_staff, login
 from tests.harness import GatewayProcess
@@ -78,6 +80,15 @@ async def test_during_handoff_rasa_hears_nothing_and_resumes_after_hand_back(
     db = Database(gateway.env["DATABASE_URL"].replace("sqlite:///", "sqlite+aiosqlite:///", 1))
     username = f"agent-{customer[:8]}"
     await create_staff(db, username, PASSWORD, "agent", display_name="Dana")
+    async with db.transaction() as session:  # earlier tests' queued customers go back to the bot
+        others = await session.exec(
+            select(QueueEntry.conversation_id).where(
+                QueueEntry.status == EntryStatus.WAITING,
+                QueueEntry.conversation_id != conversation_id,
+            )
+        )
+        for other in others.all():
+            await hand_back(session, other)
     await db.dispose()
     async with aiohttp.ClientSession(
         base_url=gateway.url, cookie_jar=aiohttp.CookieJar(unsafe=True)
