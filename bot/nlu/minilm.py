@@ -108,7 +108,7 @@ class MiniLM:
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
         return _layer_norm(x, self._w[f"{name}.weight"], self._w[f"{name}.bias"], self._eps)
 
-    def _encode_ids(self, ids: np.ndarray) -> np.ndarray:
+    def _encode_ids(self, ids: np.ndarray, layers: int) -> np.ndarray:
         w = self._w
         length = len(ids)
         x = (
@@ -118,7 +118,7 @@ class MiniLM:
         )
         x = self._norm(x, "embeddings.LayerNorm")
         head_dim = x.shape[1] // self._heads
-        for n in range(self._layers):
+        for n in range(layers):
             p = f"encoder.layer.{n}"
 
             def heads(t: np.ndarray) -> np.ndarray:
@@ -138,8 +138,16 @@ class MiniLM:
         pooled = x.mean(0)
         return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """One row per text; an empty text embeds as [CLS] [SEP] like the reference model."""
+    def encode(self, texts: list[str], layer: int | None = None) -> np.ndarray:
+        """One row per text; an empty text embeds as [CLS] [SEP] like the reference model.
+
+        With `layer`, the normalised mean of that transformer layer's output instead of the
+        last one's (the sentence embedding): the first layers keep more of the words and
+        their order, which the last one abstracts away."""
+        layers = self._layers if layer is None else layer
+        if not 1 <= layers <= self._layers:
+            raise ValueError(f"MiniLM has layers 1 to {self._layers}, not {layer}")
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        return np.stack([self._encode_ids(ids) for ids in self._ids(texts)]).astype(np.float32)
+        rows = [self._encode_ids(ids, layers) for ids in self._ids(texts)]
+        return np.stack(rows).astype(np.float32)

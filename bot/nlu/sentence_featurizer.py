@@ -1,9 +1,11 @@
 """A Rasa dense featurizer: the message's all-MiniLM-L6-v2 sentence embedding.
 
-DIET then classifies intents from the word and character n-gram counts *and* a pretrained
-sentence embedding, so paraphrases it never saw in training ("my parcel never turned up" for
-"where is my order") land on the right intent. Only sentence-level features are added; entity
-extraction keeps using the token-level sparse features.
+The intent classifier then reads the n-grams *and* a pretrained sentence embedding, so
+paraphrases it never saw in training ("my parcel never turned up" for "where is my order")
+land on the right intent. With `layer`, the mean of an earlier transformer layer's output
+instead: nearer the words than the sentence embedding, and a second view of the message
+beside it. Only sentence-level features are added; entity extraction keeps using the
+token-level sparse features.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {**DenseFeaturizer.get_default_config(), "weight": 1.0}
+        return {**DenseFeaturizer.get_default_config(), "weight": 1.0, "layer": None}
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
         self._model = MiniLM()
         self._weight = float(self._config["weight"])
+        self._layer: int | None = self._config["layer"]
 
     @classmethod
     def create(
@@ -58,7 +61,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         texts = [m.get(TEXT) for m in messages]
         todo = [i for i, text in enumerate(texts) if isinstance(text, str)]
-        vectors = self._model.encode([texts[i] for i in todo])
+        vectors = self._model.encode([texts[i] for i in todo], self._layer)
         for i, vector in zip(todo, vectors, strict=True):
             features = Features(
                 vector.reshape(1, -1) * self._weight,
@@ -77,3 +80,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def validate_config(cls, config: dict[str, Any]) -> None:
         if float(config.get("weight", 1.0)) <= 0:
             raise ValueError("SentenceEmbeddingFeaturizer: weight must be positive")
+        layer = config.get("layer")
+        if layer is not None and (
+            not isinstance(layer, int) or isinstance(layer, bool) or layer < 1
+        ):
+            raise ValueError("SentenceEmbeddingFeaturizer: layer must be a layer number from 1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from knowledge.embeddings import Embedder
+from knowledge.embeddings import Embedder, default_model_path, normalise
 from tests.nlu.rasa_python import run_json
 
 TEXTS = [
@@ -43,3 +43,54 @@ def test_same_embeddings_as_sentence_transformers() -> None:
 def test_distinct_texts_get_distinct_embeddings() -> None:
     ours = rasa_side(["where is my parcel", "i want my money back"])
     assert float(ours[0] @ ours[1]) < 0.9
+
+
+LAYER_SCRIPT = """
+import json, sys
+from bot.nlu.minilm import MiniLM
+
+def refused(layer):
+    try:
+        model.encode(["hello"], layer)
+    except ValueError as error:
+        return str(error)
+    return "accepted"
+
+texts = json.loads(sys.stdin.read())
+model = MiniLM()
+print(json.dumps({
+    "layer3": model.encode(texts, 3).tolist(),
+    "layer6": model.encode(texts, 6).tolist(),
+    "default": model.encode(texts).tolist(),
+    "refused": [refused(0), refused(7)],
+}))
+"""
+
+
+def reference_layer_means(texts: list[str], layer: int) -> np.ndarray:
+    """Mean over the tokens of BERT's hidden state after `layer` layers, from the same
+    weights loaded by Hugging Face transformers."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    path = default_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            inputs = tokenizer(text, return_tensors="pt", truncation=True, max_length=256)
+            hidden = model(**inputs, output_hidden_states=True).hidden_states[layer][0]
+            rows.append(hidden.mean(0).numpy())
+    return normalise(np.stack(rows))
+
+
+def test_an_earlier_layer_matches_the_reference_model_and_the_last_is_the_default() -> None:
+    texts = TEXTS[:6]
+    ours = run_json(LAYER_SCRIPT, texts)
+    layer3 = np.array(ours["layer3"], dtype=np.float32)
+    assert np.allclose(np.array(ours["layer6"]), np.array(ours["default"]), atol=1e-6)
+    assert (layer3 * reference_layer_means(texts, 3)).sum(axis=1).min() > 0.9999
+    # a different view of the message, not the sentence embedding again
+    assert (layer3 * np.array(ours["default"])).sum(axis=1).max() < 0.95
+    assert all("layers 1 to 6" in refused for refused in ours["refused"])
