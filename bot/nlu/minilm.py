@@ -13,13 +13,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import unicodedata
-from functools import cached_property
+from collections import OrderedDict
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 from scipy.special import erf
 
 MAX_WORDPIECES = 256  # the model's configured max_seq_length, [CLS] and [SEP] included
+RECENT_TEXTS = 256
 
 
 def bundled_model_dir() -> Path:
@@ -73,6 +75,9 @@ class MiniLM:
         vocab = (self.model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
         self._cls = vocab.index("[CLS]")
         self._sep = vocab.index("[SEP]")
+        # Each layer's mean for the last texts seen: a message's sentence embedding and an
+        # earlier layer's mean (two featurizers) come from one forward pass.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def dimensions(self) -> int:
@@ -109,6 +114,8 @@ class MiniLM:
         return _layer_norm(x, self._w[f"{name}.weight"], self._w[f"{name}.bias"], self._eps)
 
     def _encode_ids(self, ids: np.ndarray, layers: int) -> np.ndarray:
+        """The normalised mean of the output of each of the first `layers` layers, in
+        order (row 0 is layer 1's)."""
         w = self._w
         length = len(ids)
         x = (
@@ -118,6 +125,7 @@ class MiniLM:
         )
         x = self._norm(x, "embeddings.LayerNorm")
         head_dim = x.shape[1] // self._heads
+        means = []
         for n in range(layers):
             p = f"encoder.layer.{n}"
 
@@ -135,8 +143,9 @@ class MiniLM:
             )
             hidden = _gelu(self._linear(x, f"{p}.intermediate.dense"))
             x = self._norm(x + self._linear(hidden, f"{p}.output.dense"), f"{p}.output.LayerNorm")
-        pooled = x.mean(0)
-        return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+            means.append(x.mean(0))
+        pooled = np.stack(means)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def encode(self, texts: list[str], layer: int | None = None) -> np.ndarray:
         """One row per text; an empty text embeds as [CLS] [SEP] like the reference model.
@@ -149,5 +158,19 @@ class MiniLM:
             raise ValueError(f"MiniLM has layers 1 to {self._layers}, not {layer}")
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        rows = [self._encode_ids(ids, layers) for ids in self._ids(texts)]
-        return np.stack(rows).astype(np.float32)
+        todo = [t for t in dict.fromkeys(texts) if len(self._recent.get(t, ())) < layers]
+        for text, ids in zip(todo, self._ids(todo) if todo else [], strict=True):
+            self._recent[text] = self._encode_ids(ids, layers).astype(np.float32)
+        rows = []
+        for text in texts:
+            self._recent.move_to_end(text)
+            rows.append(self._recent[text][layers - 1])
+        while len(self._recent) > RECENT_TEXTS:
+            self._recent.popitem(last=False)
+        return np.stack(rows)
+
+
+@cache
+def shared_model() -> MiniLM:
+    """One copy of the weights, and of the recent texts' layer means, per process."""
+    return MiniLM()

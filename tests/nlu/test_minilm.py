@@ -58,7 +58,10 @@ def refused(layer):
 
 texts = json.loads(sys.stdin.read())
 model = MiniLM()
+after_full = MiniLM()  # layer 3 read from the pass that made the sentence embedding
+after_full.encode(texts)
 print(json.dumps({
+    "after_full": after_full.encode(texts, 3).tolist(),
     "layer3": model.encode(texts, 3).tolist(),
     "layer6": model.encode(texts, 6).tolist(),
     "default": model.encode(texts).tolist(),
@@ -90,6 +93,7 @@ def test_an_earlier_layer_matches_the_reference_model_and_the_last_is_the_defaul
     ours = run_json(LAYER_SCRIPT, texts)
     layer3 = np.array(ours["layer3"], dtype=np.float32)
     assert np.allclose(np.array(ours["layer6"]), np.array(ours["default"]), atol=1e-6)
+    assert np.allclose(np.array(ours["after_full"]), layer3, atol=1e-6)
     assert (layer3 * reference_layer_means(texts, 3)).sum(axis=1).min() > 0.9999
     # a different view of the message, not the sentence embedding again
     assert (layer3 * np.array(ours["default"])).sum(axis=1).max() < 0.95
