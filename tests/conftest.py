@@ -121,6 +121,7 @@ def dovecot() -> Iterator[DovecotServer]:
     server = DovecotServer()
     server.start()
     yield server
+    print(f"dovecot.log:\n{server.log()}")  # shown only with a failing test's output
     server.stop()
 
 

@@ -42,6 +42,9 @@ default_internal_user = {internal_user}
 default_internal_group = {internal_group}
 first_valid_uid = 1
 mail_location = maildir:{root}/mail/%u
+# Where inotify is unavailable or its per-user limit is spent (a busy CI machine), IDLE
+# falls back to looking at the mailbox on this interval; Dovecot's default is 30 s.
+mailbox_idle_check_interval = 1 secs
 {capability}
 passdb {{
   driver = passwd-file

@@ -4,6 +4,11 @@ Unseen mail is read with BODY.PEEK (which leaves it unseen), stored, and only th
 \\Seen: a process killed in between reads the mail again at restart, and the store's dedupe
 on Message-ID keeps it to one row. Mail over the size limit or that cannot be parsed is
 flagged \\Seen and `$SwitchboardRejected` and left in the mailbox for people.
+
+A mail that arrives while a command runs is announced once, by an untagged EXISTS in that
+command's answer, and the server does not announce it again in IDLE. aioimaplib drops such
+lines when they come with a SEARCH, FETCH or STORE, so the fetcher watches the connection's
+untagged lines itself (`_watch_exists`) and makes another pass when one was announced.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .ingest import Ingested
 log = structlog.get_logger(__name__)
 
 Ingest = Callable[[bytes, str | None], Awaitable[Ingested]]
+_EXISTS = re.compile(rb"\* \d+ EXISTS")
 _SIZE = re.compile(rb"UID (\d+).*RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*UID (\d+)")
 REJECTED_FLAG = "$SwitchboardRejected"
 
@@ -51,6 +57,7 @@ class ImapFetcher:
         self._ingest = ingest
         self._task: asyncio.Task[None] | None = None
         self.idle_in_use: bool | None = None
+        self._announced = False
         self.fetched = asyncio.Event()  # set after each pass over the mailbox
 
     def start(self) -> None:
@@ -80,10 +87,23 @@ class ImapFetcher:
             client: IMAP4 = IMAP4_SSL(c.host, c.port, ssl_context=ssl.create_default_context())
         else:
             client = IMAP4(c.host, c.port)
+        self._watch_exists(client)
         await client.wait_hello_from_server()
         _check(await client.login(c.user, c.password), "LOGIN")
         _check(await client.select(_quote(c.folder)), "SELECT")
         return client
+
+    def _watch_exists(self, client: IMAP4) -> None:
+        """Note every untagged EXISTS before aioimaplib routes (or drops) the line."""
+        protocol = client.protocol
+        route = protocol._untagged_response
+
+        def untagged(line: bytes) -> object:
+            if _EXISTS.match(line):
+                self._announced = True
+            return route(line)
+
+        protocol._untagged_response = untagged  # type: ignore[method-assign]
 
     async def _session(self) -> None:
         client = await self._connect()
@@ -119,14 +139,13 @@ class ImapFetcher:
 
     async def fetch_new(self, client: IMAP4) -> int:
         """Store every unseen mail of the folder; nonzero when there was, or may be, new mail."""
+        self._announced = False
         response = await client.uid_search("UNSEEN", charset=None)
         _check(response, "UID SEARCH")
         uids = [int(u) for line in response.lines[:1] for u in line.split() if u.isdigit()]
         for uid in sorted(uids):
             await self._take(client, uid)
-        # New mail announced with the search's answer would not be announced again in IDLE.
-        announced = any(bytes(line).endswith(b"EXISTS") for line in response.lines[1:])
-        return len(uids) + int(announced)
+        return len(uids) + int(self._announced)
 
     async def _take(self, client: IMAP4, uid: int) -> None:
         size = await self._size(client, uid)

@@ -5,6 +5,7 @@ database backends."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -333,6 +334,29 @@ async def test_imap_mail_is_taken_with_idle_flagged_seen_after_storing_and_answe
     flags = dovecot.flags()
     assert all("\\Seen" in f for f in flags.values())
     assert sum("$SwitchboardRejected" in f for f in flags.values()) == 2  # garbage, oversized
+
+
+async def test_imap_mail_arriving_at_any_moment_of_a_pass_is_taken_without_waiting_for_the_poll(
+    database: Database, smtp_relay: CapturingRelay, tmp_path: Path, dovecot: DovecotServer
+) -> None:
+    """Mails land while the fetcher searches, fetches, flags and idles: each is announced once
+    (by an EXISTS in whatever answer is under way) and none may wait for the 60 s poll."""
+    count = 30
+
+    def deliver_spread() -> None:
+        for n in range(count):
+            dovecot.append(mail(sender=f"c{n}@example.org", message_id=f"<spread{n}@example.org>"))
+            time.sleep(0.005 * (n % 7))
+
+    async with running_gateway(
+        database, smtp_relay, tmp_path, **imap_settings(dovecot, EMAIL_IMAP_POLL_S=60)
+    ) as adapter:
+        assert adapter.fetcher is not None
+        await asyncio.wait_for(adapter.fetcher.fetched.wait(), 10)
+        await asyncio.to_thread(deliver_spread)
+        rows = await imap_rows(database, count, timeout_s=30)
+    assert len(rows) == count
+    assert all("\\Seen" in f for f in dovecot.flags().values())
 
 
 async def test_imap_without_idle_polls_and_a_mail_read_twice_is_stored_once(
