@@ -9,9 +9,11 @@ neighbour (best phrasing only), BM25, and Rasa's DIET classifier trained on the 
 embedder fine-tuned on that regime's train rows (knowledge/finetune.py).
 
 The scale run compares index kinds on 1M random unit vectors against exact search (recall@10
-and single-query latency on one thread). Random vectors have no structure an index can use:
-graph and cluster indexes need to visit most of the collection there, so this is the hard
-case, not the typical one. Prints one JSON object; the total runtime is in `runtime_s`.
+and single-query latency on one thread): the knowledge base's own approximate index (a PQ
+fast-scan re-scored exactly, built by `knowledge.index.build_faiss_index`) and, for
+comparison, HNSW. Random vectors have no structure an index can use: graph and cluster
+indexes need to visit most of the collection there, so this is the hard case, not the
+typical one. Prints one JSON object; the total runtime is in `runtime_s`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -48,7 +51,7 @@ from knowledge.calibration import (
 )
 from knowledge.embeddings import Vectors
 from knowledge.finetune import FinetuneParams, finetune
-from knowledge.index import build_faiss_index
+from knowledge.index import build_faiss_index, search_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASET = ROOT.parent / "shared/datasets/banking77"
@@ -286,14 +289,18 @@ def diet_baseline(
 
 
 def timed_search(
-    index: faiss.Index, query: np.ndarray, truth: np.ndarray, setting: str, value: int
+    search: Callable[[np.ndarray], np.ndarray],
+    query: np.ndarray,
+    truth: np.ndarray,
+    setting: str,
+    value: int,
 ) -> dict:
     """Single queries on one thread (what one request costs): recall@10 and latency."""
     times = []
     found = np.zeros((len(query), 10), dtype=np.int64)
     for i in range(len(query)):
         started = time.perf_counter()
-        _, found[i : i + 1] = index.search(query[i : i + 1], 10)
+        found[i] = search(query[i : i + 1])[0]
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     recall = np.mean([len(set(found[i]) & set(truth[i])) / 10 for i in range(len(query))])
@@ -313,21 +320,16 @@ def scale_candidate(
     started = time.perf_counter()
     index: faiss.Index
     if kind == "hnsw":
-        params = IndexParams(
-            exact_limit=0, hnsw_m=args.hnsw_m, ef_construction=args.hnsw_ef_construction
-        )
-        index = build_faiss_index(data, params)
-        name = f"IndexHNSWFlat(M={params.hnsw_m}, efConstruction={params.ef_construction})"
+        index = faiss.IndexHNSWFlat(dim, args.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = args.hnsw_ef_construction
+        index.add(data)
+        name = f"IndexHNSWFlat(M={args.hnsw_m}, efConstruction={args.hnsw_ef_construction})"
         knob, grid = "ef_search", args.ef_search
     elif kind == "pq-refine":
-        # A compressed scan of every vector (4-bit PQ, SIMD fast-scan), then the best
-        # k_factor * 10 candidates re-scored exactly against the stored float vectors.
-        base = faiss.IndexPQFastScan(dim, args.pq_m, 4, faiss.METRIC_INNER_PRODUCT)
-        base.train(data[: min(len(data), 65_536)])
-        index = faiss.IndexRefineFlat(base)
-        index.add(data)
-        name = f"IndexRefineFlat(IndexPQFastScan(M={args.pq_m}, 4 bits))"
-        knob, grid = "k_factor", args.k_factor
+        index = build_faiss_index(data, IndexParams(exact_limit=0))
+        codes = faiss.downcast_index(index.base_index).M
+        name = f"knowledge base: IndexRefineFlat(IndexPQFastScan(M={codes}, 4 bits))"
+        knob, grid = "rescored", args.rescored
     else:
         raise ValueError(f"unknown index kind {kind!r}")
     build_s = time.perf_counter() - started
@@ -337,9 +339,11 @@ def scale_candidate(
     for value in grid:
         if kind == "hnsw":
             index.hnsw.efSearch = value
-        else:
-            index.k_factor = value
-        results.append(timed_search(index, query, truth, knob, value))
+
+        def search(q: np.ndarray, value: int = value) -> np.ndarray:
+            return search_index(index, q, 10, value)[1]
+
+        results.append(timed_search(search, query, truth, knob, value))
         print(f"scale {kind} {results[-1]}", file=sys.stderr)
     faiss.omp_set_num_threads(threads)
     meeting = [r for r in results if r["recall_at_10"] >= 0.95 and r["p99_ms"] <= 5]
@@ -371,6 +375,7 @@ def scale_run(args: argparse.Namespace) -> dict:
     del flat
     candidates = {kind: scale_candidate(kind, data, query, truth, args) for kind in args.scale}
     return {
+        "faiss": {"version": faiss.__version__, "simd": faiss.get_compile_options()},
         "vectors": args.scale_vectors,
         "dimension": dim,
         "queries": args.scale_queries,
@@ -389,8 +394,13 @@ def main() -> int:
     parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--hnsw-m", type=int, default=16)
     parser.add_argument("--hnsw-ef-construction", type=int, default=40)
-    parser.add_argument("--pq-m", type=int, default=96, help="PQ sub-quantisers (4 bits each)")
-    parser.add_argument("--k-factor", type=int, nargs="+", default=[10, 100, 300])
+    parser.add_argument(
+        "--rescored",
+        type=int,
+        nargs="+",
+        default=[2000, 4000, 6000, 8000],
+        help="candidates the knowledge base's index re-scores exactly per question",
+    )
     parser.add_argument(
         "--parts",
         nargs="+",

@@ -25,8 +25,7 @@ def options(**overrides: object) -> argparse.Namespace:
         "hnsw_m": 16,
         "hnsw_ef_construction": 40,
         "ef_search": [16, 512],
-        "pq_m": 48,
-        "k_factor": [1, 400],
+        "rescored": [10, 3000],
     }
     return argparse.Namespace(**(values | overrides))
 
@@ -40,7 +39,7 @@ def small_scale() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, query, truth
 
 
-@pytest.mark.parametrize(("kind", "knob"), [("pq-refine", "k_factor"), ("hnsw", "ef_search")])
+@pytest.mark.parametrize(("kind", "knob"), [("pq-refine", "rescored"), ("hnsw", "ef_search")])
 def test_scale_candidates_report_recall_against_exact_search(
     small_scale: tuple[np.ndarray, np.ndarray, np.ndarray], kind: str, knob: str
 ) -> None:

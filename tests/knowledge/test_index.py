@@ -79,7 +79,34 @@ def test_readers_never_see_a_torn_index_while_versions_are_published(tmp_path: P
 def test_small_collections_are_exact_and_large_ones_approximate() -> None:
     small, _ = random_index(40, seed=4, params=IndexParams(exact_limit=50))
     assert not small.approximate and small.kind == "IndexFlatIP"
-    large, vectors = random_index(500, seed=5, params=IndexParams(exact_limit=50))
-    assert large.approximate and large.kind == "IndexHNSWFlat"
-    _, rows = large.search(vectors[:20], 1)
+    large, vectors = random_index(1000, seed=5, params=IndexParams(exact_limit=50))
+    assert large.approximate and large.kind == "IndexRefineFlat"
+    np.testing.assert_allclose(large.vectors(), vectors, atol=1e-6)  # re-scoring is exact
+    scores, rows = large.search(vectors[:20], 1)
     assert rows[:, 0].tolist() == list(range(20))
+    assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
+
+
+def test_an_approximate_index_rescores_its_candidate_count_whatever_k_is(
+    tmp_path: Path,
+) -> None:
+    """With fewer candidates than vectors the PQ codes choose which are re-scored: a vector
+    still finds itself (its code scores far above unrelated vectors), and the count is kept
+    with the saved index."""
+    params = IndexParams(exact_limit=50, rescored=40)
+    index, vectors = random_index(2000, seed=6, params=params)
+    scores, rows = index.search(vectors[:50], 10)
+    assert rows[:, 0].tolist() == list(range(50))
+    assert (rows >= 0).all() and (np.diff(scores, axis=1) <= 1e-6).all()
+    index.save(tmp_path / "idx")
+    loaded = VectorIndex.load(tmp_path / "idx")
+    assert loaded.rescored == 40 and loaded.kind == "IndexRefineFlat"
+    np.testing.assert_array_equal(loaded.search(vectors[:50], 10)[1], rows)
+
+
+def test_product_quantisation_splits_any_dimension_into_equal_parts() -> None:
+    for dimension in (30, 31, 384):
+        vectors = normalise(np.random.default_rng(dimension).standard_normal((300, dimension)))
+        rows = [Row(f"e-{i}", f"p {i}") for i in range(300)]
+        index = VectorIndex.build(vectors, rows, IndexParams(exact_limit=10))
+        assert index.search(vectors[:5], 1)[1][:, 0].tolist() == [0, 1, 2, 3, 4]

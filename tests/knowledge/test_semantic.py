@@ -12,6 +12,7 @@ from knowledge import (
     Decision,
     Embedder,
     FaqEntry,
+    IndexParams,
     KnowledgeBase,
     ScoringWeights,
     SemanticRetriever,
@@ -163,3 +164,28 @@ def test_the_classifier_can_read_words_beside_the_embedding(embedder: Embedder) 
     probabilities = retriever.classifier.probabilities(query, [question])[0]
     assert entries[int(probabilities.argmax())].id == "payment-methods"
     assert retriever.search(question, k=1)[0].entry.id == "payment-methods"
+
+
+def test_the_approximate_index_answers_the_seed_questions_as_exact_search_does(
+    embedder: Embedder,
+) -> None:
+    """The index a collection past `exact_limit` gets, forced onto the seed content with
+    fewer re-scored candidates than phrasings, so its PQ codes decide what is re-scored."""
+    entries = load_entries(SEED)
+    exact = SemanticRetriever(entries, embedder)
+    rows = len(exact.index)
+    approximate = SemanticRetriever(
+        entries, embedder, params=IndexParams(exact_limit=0, rescored=rows // 4)
+    )
+    assert approximate.index.approximate and not exact.index.approximate
+    questions = [e.question for e in entries] + [
+        "I forgot my password, what now?",
+        "can I pay with paypal",
+        "how long does delivery take to Germany",
+    ]
+    differ = [
+        q
+        for q in questions
+        if approximate.search(q, k=1)[0].entry.id != exact.search(q, k=1)[0].entry.id
+    ]
+    assert differ == []
