@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> web.Application:
         db,
         Router(db, rasa, adapters, outbox, build_triggers(settings)),
         link_by=tuple(settings.customer_link_by),
+        max_concurrent_turns=settings.max_concurrent_turns,
     )
     knowledge = build_knowledge(settings)
     app[keys.SETTINGS] = settings

@@ -55,7 +55,7 @@ class Inbound:
         router: Router,
         *,
         link_by: tuple[str, ...] = customers.KINDS,
-        max_concurrent_turns: int = 32,
+        max_concurrent_turns: int,
     ) -> None:
         self._db = db
         self._router = router
