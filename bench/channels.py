@@ -372,8 +372,31 @@ async def measure(args: argparse.Namespace, var: Path) -> dict[str, object]:
         "results": results,
         # other work on the machine competes for the same cores
         "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
-        "targets": {"messages_per_s_min": 1000, "ack_p99_ms_max": 50},
+        "targets": TARGETS,
+        "meets_targets": meets_targets(results),
     }
+
+
+TARGETS = {"messages_per_s_min": 1000, "ack_p99_ms_max": 50}
+
+
+def meets_targets(results: dict[str, object]) -> dict[str, dict[str, bool]]:
+    """Per database: the closed loop (capacity and its p99) and the paced run (p99 at the
+    offered rate, which must itself be the target rate, and no errors)."""
+    verdicts: dict[str, dict[str, bool]] = {}
+    for name, result in results.items():
+        if not isinstance(result, dict) or "skipped" in result:
+            continue
+        paced = result["at_offered_rate"]
+        verdicts[name] = {
+            "closed_loop": result["errors"] == 0
+            and result["messages_per_s"] >= TARGETS["messages_per_s_min"]
+            and result["ack_p99_ms"] <= TARGETS["ack_p99_ms_max"],
+            "paced": paced["errors"] == 0
+            and paced["offered_per_s"] >= TARGETS["messages_per_s_min"]
+            and paced["ack_p99_ms"] <= TARGETS["ack_p99_ms_max"],
+        }
+    return verdicts
 
 
 def main() -> None:
