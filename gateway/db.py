@@ -107,6 +107,26 @@ class Database:
             class_=AsyncSession,
             expire_on_commit=False,
         )
+        self._snapshot_sessions = async_sessionmaker(
+            self.engine.execution_options(isolation_level="REPEATABLE READ"),
+            class_=AsyncSession,
+            expire_on_commit=False,
+        )
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """Reads that must agree with one another (a console frame: what waits and what an
+        agent holds), all from one snapshot. On PostgreSQL a REPEATABLE READ transaction: in
+        `autocommit()` or at READ COMMITTED each statement sees the commits made since the
+        one before, so an entry claimed in between showed in both lists. On SQLite it is
+        `transaction()` (one writer, and a transaction reads one state of the database).
+        """
+        if self._write_lock is not None:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self._snapshot_sessions() as session, session.begin():
+            yield session
 
     async def create_tables(self) -> None:
         """Missing tables, and indexes added to existing tables since they were made."""

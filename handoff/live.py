@@ -102,7 +102,7 @@ async def _stream(
     try:
         while not ws.closed and not reader.done():
             began = loop.time()
-            async with request.app[keys.DATABASE].autocommit() as session:
+            async with request.app[keys.DATABASE].snapshot() as session:
                 frame = await snapshot(session, state)
             text = dumps(frame)
             if text != state.get("last"):
