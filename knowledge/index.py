@@ -113,7 +113,7 @@ class VectorIndex:
         self._index = index
         self.rows: tuple[Row, ...] = tuple(rows)
         self.meta: dict[str, Any] = dict(meta or {})
-        self.rescored = int(self.meta.get("rescored", RESCORED_CANDIDATES))
+        self.meta.setdefault("rescored", RESCORED_CANDIDATES)
 
     @classmethod
     def build(
@@ -131,6 +131,11 @@ class VectorIndex:
     @property
     def approximate(self) -> bool:
         return is_approximate(self._index)
+
+    @property
+    def rescored(self) -> int:
+        """Candidates an approximate index re-scores per query; saved with the index."""
+        return int(self.meta["rescored"])
 
     @property
     def kind(self) -> str:
@@ -165,7 +170,7 @@ class VectorIndex:
             faiss.write_index(self._index, str(staging / _VECTORS_FILE))
             rows = [[r.entry_id, r.phrasing] for r in self.rows]
             (staging / _ROWS_FILE).write_text(json.dumps(rows), encoding="utf-8")
-            saved_meta = {**self.meta, **(meta or {}), "kind": self.kind, "rescored": self.rescored}
+            saved_meta = {**self.meta, **(meta or {}), "kind": self.kind}
             (staging / _META_FILE).write_text(json.dumps(saved_meta), encoding="utf-8")
             for file in staging.iterdir():
                 with open(file, "rb") as handle:
